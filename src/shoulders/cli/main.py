@@ -1,0 +1,29 @@
+"""`shoulders` entry point: one typer app; each area adds its commands from its own module."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
+
+import typer
+
+from shoulders.cli import backbones_commands
+
+app = typer.Typer(
+    name="shoulders",
+    help="Transfer learning that cannot be done wrong: train, evaluate, export and serve an image classifier "
+    "built on a pretrained backbone.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+backbones_commands.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
