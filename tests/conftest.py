@@ -1,4 +1,37 @@
 import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}
+
+
+def make_colour_folder(root: Path, per_class: int = 12, size: int = 48, seed: int = 0) -> Path:
+    """Class subfolders of noisy, distinct colour photos: easy for a pretrained backbone, and tiny."""
+    rng = np.random.default_rng(seed)
+    for name, colour in COLOURS.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            noise = rng.normal(0, 25, size=(size, size, 3))
+            pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{name}_{index:03d}.png")
+    return root
+
+
+@pytest.fixture
+def colour_folder(tmp_path):
+    return make_colour_folder(tmp_path / "photos")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    path = tmp_path / "cache"
+    monkeypatch.setenv("SHOULDERS_CACHE", str(path))
+    return path

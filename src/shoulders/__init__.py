@@ -1,0 +1,50 @@
+"""shoulders: transfer learning that cannot be done wrong.
+
+The promised surface is small::
+
+    import shoulders
+    run = shoulders.train("photos/", backbone="efficientnet_lite0")   # -> Run
+    run.metrics["test_accuracy"], run.predict(["new.jpg"])
+    run = shoulders.load_run("runs/20261123-120000-efficientnet_lite0")
+    shoulders.backbones.names()
+
+Everything else is importable but not promised.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from shoulders import backbones
+
+if TYPE_CHECKING:
+    from shoulders.run import Run
+
+__version__ = "0.1.0"
+__all__ = ["backbones", "load_run", "train"]
+
+
+def train(data: str | os.PathLike, *, backbone: str = "efficientnet_lite0", out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True, **options: Any) -> Run:
+    """Fine-tune ``backbone`` on ``data`` (a folder, or "digits") by the two-phase recipe; see `RunConfig` for options.
+
+    Returns the finished `Run`; its folder holds the model, metrics, history and splits.
+    """
+    from shoulders.config import Augmentation, RunConfig
+    from shoulders.training.recipe import train as run_recipe
+
+    if options.get("augment") is False:
+        options.pop("augment")
+        options["augmentation"] = None
+    elif isinstance(options.get("augmentation"), dict):
+        options["augmentation"] = Augmentation(**options["augmentation"])
+    options.pop("augment", None)
+    config = RunConfig(data=str(data), backbone=backbone, out=str(out) if out else None, **options)
+    return run_recipe(config, resume=resume, progress=progress)
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Open a finished run folder: ``.model``, ``.classes``, ``.metrics``, ``.predict(images)``."""
+    from shoulders.run import load_run as _load_run
+
+    return _load_run(path)

@@ -17,6 +17,7 @@ from shoulders.backbones.models import (
     image_shape,
     imagenet_classifier,
     preprocessing_layer,
+    weights_sha256,
 )
 from shoulders.backbones.preprocessing import PixelNormalization
 from shoulders.backbones.registry import BackboneSpec, Preprocessing, UnknownBackboneError, get, names, offline_names
@@ -40,4 +41,5 @@ __all__ = [
     "names",
     "offline_names",
     "preprocessing_layer",
+    "weights_sha256",
 ]

@@ -10,6 +10,7 @@ from shoulders.backbones.imagenet_classes import imagenet_class_names
 from shoulders.backbones.models import imagenet_classifier
 from shoulders.backbones.registry import get
 from shoulders.data.images import load_image
+from shoulders.evaluation.metrics import softmax
 
 
 def sample_image(name: str) -> np.ndarray:
@@ -27,7 +28,7 @@ def classify_images(sources: Sequence[object], backbone: str = "efficientnet_lit
     model = imagenet_classifier(backbone)
     batch = np.stack([load_image(source, spec.image_size, spec.crop_fraction) for source in sources])
     logits = model.predict(batch, verbose=0)
-    probabilities = _softmax(logits)
+    probabilities = softmax(logits)
     names = imagenet_class_names()
     results = []
     for row in probabilities:
@@ -36,6 +37,3 @@ def classify_images(sources: Sequence[object], backbone: str = "efficientnet_lit
     return results
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)

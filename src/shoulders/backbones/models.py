@@ -115,3 +115,18 @@ def block_groups(spec: BackboneSpec, model: keras.Model) -> list[tuple[str, list
             groups.append((block, []))
         groups[-1][1].append(layer)
     return groups
+
+
+def weights_sha256(name: str, weights: str | os.PathLike | None) -> str:
+    """The sha256 of the weights file a backbone loads, for lineage ("" when unknown or random)."""
+    from shoulders.backbones import efficientnet_lite
+    from shoulders.backbones.torch_pickle import sha256_of
+
+    spec = get(name)
+    if weights is None:
+        return ""
+    if weights != "imagenet":
+        return sha256_of(weights)
+    if spec.family == "efficientnet_lite":
+        return sha256_of(efficientnet_lite.bundled_weights_path(int(spec.name.removeprefix("efficientnet_lite"))))
+    return ""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from shoulders.cli.console import stdout_console
 from rich.table import Table
 
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle")
@@ -36,7 +36,7 @@ def backbones_table() -> None:
             spec.weights_origin,
             "yes" if spec.offline else "no (downloads)",
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def classify(
@@ -62,7 +62,7 @@ def classify(
     if as_json:
         typer.echo(json.dumps([{"image": label, "top": top} for (label, _), top in zip(sources, results)], indent=2))
         return
-    console = Console()
+    console = stdout_console()
     for (label, _), top in zip(sources, results):
         table = Table(title=f"{label} ({backbone})", title_justify="left")
         for column in ("rank", "class", "index", "probability"):

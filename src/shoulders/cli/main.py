@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 import typer
 
-from shoulders.cli import backbones_commands
+from shoulders.cli import backbones_commands, train_commands
 
 app = typer.Typer(
     name="shoulders",
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 backbones_commands.register(app)
+train_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,203 @@
+"""`shoulders train`, `evaluate`, `predict` and `doctor`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from shoulders.cli.console import stderr_console, stdout_console
+from rich.table import Table
+
+from shoulders.config import STRATEGIES
+
+console = stderr_console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)
+    app.command("doctor")(doctor)
+
+
+def train(
+    data: Annotated[Path | None, typer.Argument(help="A folder of class subfolders, or with train/ and test/ (or val/) inside.", show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option(help="An embedded dataset instead of DATA: 'digits' (scikit-learn, offline).")] = None,
+    backbone: Annotated[str, typer.Option(help="A registered backbone (`shoulders backbones`).")] = "efficientnet_lite0",
+    strategy: Annotated[str, typer.Option(help=f"One of: {', '.join(STRATEGIES)}.")] = "two-phase",
+    weights: Annotated[str, typer.Option(help="'imagenet' or a local weights file (.pth for EfficientNet-Lite, .h5 for keras.applications).")] = "imagenet",
+    image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (head only).")] = 20,
+    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2 (top blocks unfrozen).")] = 10,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = 3,
+    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam).")] = 1e-3,
+    lr_finetune: Annotated[float | None, typer.Option(help="Phase-2 learning rate (default: lr / 100).")] = None,
+    unfreeze: Annotated[int | None, typer.Option(help="Backbone blocks to unfreeze in phase 2 (default: the top ~30%).")] = None,
+    layer_decay: Annotated[float | None, typer.Option(help="Layer-wise LR decay in phase 2, e.g. 0.8 (off by default).")] = None,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random flip/rotation/zoom on training images.")] = True,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Fine-tune a pretrained backbone on your images: head first, then the top blocks; report on an untouched test split."""
+    from shoulders.config import Augmentation, RunConfig
+    from shoulders.training.recipe import train as run_recipe
+
+    source = _data_source(data, dataset)
+    config = _config_or_exit(
+        RunConfig,
+        data=source,
+        backbone=backbone,
+        strategy=strategy,
+        weights=None if weights.lower() == "none" else weights,
+        image_size=image_size,
+        batch_size=batch_size,
+        epochs_head=epochs_head,
+        epochs_finetune=epochs_finetune,
+        patience=patience,
+        lr=lr,
+        lr_finetune=lr_finetune,
+        unfreeze=unfreeze,
+        layer_decay=layer_decay,
+        augmentation=Augmentation() if augment else None,
+        seed=seed,
+        out=str(out) if out else None,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
+    run = _user_errors(lambda: run_recipe(config, resume=resume, progress=not quiet, console=console))
+    print_summary(run)
+
+
+def _data_source(data: Path | None, dataset: str | None) -> str:
+    if dataset is not None and data is not None:
+        raise typer.BadParameter("give either DATA or --dataset, not both", param_hint="DATA")
+    if dataset is not None:
+        if dataset != "digits":
+            raise typer.BadParameter(f"unknown dataset {dataset!r}; embedded: digits", param_hint="--dataset")
+        return "digits"
+    if data is None:
+        raise typer.BadParameter("give a DATA folder, or --dataset digits for the embedded demo", param_hint="DATA")
+    return str(data)
+
+
+def _config_or_exit(factory, **values):
+    from shoulders.config import ConfigError
+
+    try:
+        return factory(**values)
+    except ConfigError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+def _user_errors(action):
+    """Turn the errors a user can fix into one red line and exit code 2 (no traceback)."""
+    from shoulders.backbones import UnknownBackboneError, UnsafeWeightsError, WeightsFileError, WeightsUnavailableError
+    from shoulders.data import DataError
+    from shoulders.run import RunNotFoundError
+    from shoulders.training.guardrails import GuardrailError
+    from shoulders.training.recipe import ResumeError
+
+    user_errors = (
+        DataError, ResumeError, RunNotFoundError, GuardrailError, UnknownBackboneError, WeightsUnavailableError,
+        UnsafeWeightsError, WeightsFileError, FileExistsError, FileNotFoundError, ValueError,
+    )
+    try:
+        return action()
+    except user_errors as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+def print_summary(run) -> None:
+    """The one-screen summary at the end of a run."""
+    metrics = run.metrics
+    table = Table(title=f"Run {run.name}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("test accuracy", f"{metrics['test_accuracy']:.4f}  (on {metrics['test']['count']} test images no choice looked at)"),
+        ("val accuracy", f"{metrics['val_accuracy']:.4f}"),
+        ("test macro F1", f"{metrics['test_macro_f1']:.4f}"),
+        ("backbone / strategy", f"{metrics['backbone']} / {metrics['strategy']} at {metrics['image_size']} px"),
+        ("epochs", f"phase 1: {metrics['epochs_phase1']}, phase 2: {metrics['epochs_phase2']} (started at epoch {metrics['phase2_start_epoch']})"),
+        ("learning rates", f"phase 1: {metrics['lr_phase1']:g}, phase 2: {_fmt(metrics['lr_phase2'])}"),
+        ("trainable params", f"phase 1: {metrics['trainable_params_phase1']:,}, phase 2: {metrics['trainable_params_phase2']:,} of {metrics['total_params']:,}"),
+        ("train time", f"{metrics['train_seconds']:.1f} s (whole run {metrics['total_seconds']:.1f} s)"),
+    ]
+    data = json.loads((run.path / "data.json").read_text())
+    bad = json.loads((run.path / "bad_files.json").read_text())
+    rows.append(("data", data.get("split_note", "")))
+    if bad:
+        rows.append(("skipped files", f"{len(bad)} (see bad_files.json): " + ", ".join(b["path"] for b in bad[:3])))
+    if data.get("duplicates"):
+        rows.append(("duplicates", f"{len(data['duplicates'])} groups found and resolved (see data.json)"))
+    rows.append(("run folder", str(run.path)))
+    for key, value in rows:
+        table.add_row(key, value)
+    stdout_console().print(table)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def evaluate(
+    run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    data: Annotated[Path | None, typer.Option(help="Another folder of class subfolders to evaluate on (default: the run's own test split).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Evaluate a trained run: accuracy, per-class precision/recall/F1 and the confusion matrix."""
+    from shoulders.evaluation.evaluate import evaluate_run
+
+    result = _user_errors(lambda: evaluate_run(run_path, data))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f} ({result['count']} images)")
+    for column in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(column)
+    for name, row in result["per_class"].items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    stdout_console().print(table)
+
+
+def predict(
+    run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Predict the class of each image with a trained run."""
+    from shoulders.run import load_run
+
+    run = _user_errors(lambda: load_run(run_path))
+    results = _user_errors(lambda: run.classify(images, top_k=min(top_k, len(run.classes))))
+    if as_json:
+        typer.echo(json.dumps([{"image": str(i), "top": top} for i, top in zip(images, results)], indent=2))
+        return
+    for image, top in zip(images, results):
+        shown = ", ".join(f"{entry['label']} {entry['probability']:.3f}" for entry in top)
+        typer.echo(f"{image}: {shown}")
+
+
+def doctor(
+    target: Annotated[Path, typer.Argument(metavar="RUN_OR_MODEL", help="A run folder or a .keras model.")],
+) -> None:
+    """Check a saved model against the recipe's rules (preprocessing inside, BatchNorm frozen, logits, honest split)."""
+    from shoulders.training.doctor import diagnose
+
+    findings = _user_errors(lambda: diagnose(target))
+    table = Table(title=f"shoulders doctor {target}")
+    for column in ("check", "result", "why it matters / what to do"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(finding.check, "[green]ok[/]" if finding.ok else "[red]problem[/]", finding.explanation)
+    stdout_console().print(table)
+    if not all(finding.ok for finding in findings):
+        raise typer.Exit(1)

@@ -1,0 +1,123 @@
+"""`RunConfig`: everything that shapes a run, typed, frozen, validated, saved in the run folder.
+
+The one place the fine-tuning policy's defaults live (fastai's ``fine_tune`` spirit): freeze the
+backbone, train the head at ``lr``, unfreeze the top ~30% of blocks with BatchNorm frozen, continue
+at ``lr / 100``, early stopping on validation loss with the best weights restored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+STRATEGIES = ("two-phase", "feature-extraction", "full", "scratch")
+DEFAULT_UNFREEZE_FRACTION = 0.3
+DEFAULT_FINETUNE_DIVISOR = 100.0
+
+
+class ConfigError(ValueError):
+    """A run option is out of range; the message says which and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random transforms applied to training images only (identity at inference)."""
+
+    flip: bool = True
+    rotation: float = 0.1
+    zoom: float = 0.1
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or self.rotation > 0 or self.zoom > 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The recipe's options. Defaults work for a few hundred images; every field round-trips via JSON."""
+
+    data: str
+    backbone: str = "efficientnet_lite0"
+    strategy: str = "two-phase"
+    weights: str | None = "imagenet"
+    image_size: int | None = None
+    crop_fraction: float = 1.0
+    batch_size: int = 32
+    epochs_head: int = 20
+    epochs_finetune: int = 10
+    patience: int = 3
+    lr: float = 1e-3
+    lr_finetune: float | None = None
+    unfreeze: int | None = None
+    layer_decay: float | None = None
+    dropout: float = 0.2
+    augmentation: Augmentation | None = field(default_factory=Augmentation)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    out: str | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def finetune_lr(self) -> float:
+        return self.lr_finetune if self.lr_finetune is not None else self.lr / DEFAULT_FINETUNE_DIVISOR
+
+    @property
+    def augment(self) -> bool:
+        return self.augmentation is not None and self.augmentation.enabled
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in values.items() if key in known}
+        if isinstance(values.get("augmentation"), dict):
+            values["augmentation"] = Augmentation(**values["augmentation"])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def validate(config: RunConfig) -> None:
+    """Refuse options that would silently give a bad or dishonest run."""
+    if config.strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    _positive("batch_size", config.batch_size)
+    _positive("lr", config.lr)
+    _positive("patience", config.patience)
+    if config.epochs_head < 0 or config.epochs_finetune < 0:
+        raise ConfigError("epochs must be >= 0")
+    if config.strategy in ("two-phase", "feature-extraction") and config.epochs_head < 1:
+        raise ConfigError(f"strategy {config.strategy} trains the head first: --epochs-head must be at least 1")
+    if config.strategy == "two-phase" and config.finetune_lr >= config.lr:
+        raise ConfigError(
+            f"the fine-tuning LR ({config.finetune_lr:g}) must be below the head LR ({config.lr:g}): a high LR on "
+            "unfrozen pretrained layers destroys what they learned. Use 10-100x lower, e.g. --lr-finetune "
+            f"{config.lr / 100:g}."
+        )
+    if config.unfreeze is not None and config.unfreeze < 1:
+        raise ConfigError("--unfreeze counts backbone blocks to train in phase 2: give 1 or more")
+    if config.layer_decay is not None and not 0 < config.layer_decay <= 1:
+        raise ConfigError("--layer-decay must be in (0, 1]: each lower block's LR is multiplied by it")
+    if not 0 <= config.dropout < 1:
+        raise ConfigError("dropout must be in [0, 1)")
+    if not 0 < config.crop_fraction <= 1:
+        raise ConfigError("crop_fraction must be in (0, 1]")
+    for name in ("val_fraction", "test_fraction"):
+        if not 0 < getattr(config, name) < 0.5:
+            raise ConfigError(f"{name} must be between 0 and 0.5")
+    if config.strategy == "scratch" and config.weights not in (None, "imagenet"):
+        raise ConfigError("strategy scratch starts from random weights: do not pass --weights with it")
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive. Received: {value}")

@@ -1,0 +1,65 @@
+"""Decode once: a memory-mapped uint8 cache of images, keyed by what was decoded and how.
+
+Key: the relative file list, each file's content sha256, the image size, the crop fraction and
+`CACHE_VERSION`. A later epoch, phase or run on the same data maps the file instead of decoding.
+Entries appear atomically (written as ``.partial``, renamed when complete), so a killed run never
+leaves a half-written cache that looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+CACHE_VERSION = "1"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """--cache-dir, else $SHOULDERS_CACHE, else ~/.cache/shoulders."""
+    return Path(cache_dir or os.environ.get("SHOULDERS_CACHE") or Path.home() / ".cache" / "shoulders")
+
+
+def cache_key(entries: Sequence[tuple[str, str]], size: tuple[int, int], crop_fraction: float) -> str:
+    """Hash of (name, content hash) pairs and the decode settings."""
+    digest = hashlib.sha256(f"v{CACHE_VERSION}|{size}|{crop_fraction:.6f}".encode())
+    for name, content in entries:
+        digest.update(f"\n{name}\t{content}".encode())
+    return digest.hexdigest()[:40]
+
+
+def cached_images(
+    key: str,
+    count: int,
+    size: tuple[int, int],
+    decode: Callable[[np.ndarray], list[tuple[int, str]]],
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, list[tuple[int, str]], Path, int]:
+    """The (count, H, W, 3) uint8 array for ``key``: mapped from disk, or filled by ``decode(out)`` first.
+
+    ``decode`` writes into the array it is given and returns its failures [(index, reason)].
+    Returns (images, failures, path, how many images were decoded now).
+    """
+    folder = cache_root(cache_dir) / "images"
+    path = folder / f"{key}.npy"
+    meta_path = folder / f"{key}.json"
+    if path.exists() and meta_path.exists():
+        images = np.load(path, mmap_mode="r")
+        meta = json.loads(meta_path.read_text())
+        if images.shape == (count, size[0], size[1], 3):
+            return images, [tuple(failure) for failure in meta["failures"]], path, 0
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{key}.{os.getpid()}.partial.npy"
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size[0], size[1], 3))
+    failures = decode(out)
+    out.flush()
+    del out
+    meta_partial = folder / f"{key}.{os.getpid()}.partial.json"
+    meta_partial.write_text(json.dumps({"failures": failures, "count": count, "size": list(size)}))
+    os.replace(meta_partial, meta_path)
+    os.replace(partial, path)
+    return np.load(path, mmap_mode="r"), failures, path, count

@@ -1,0 +1,51 @@
+"""Atomic writes: a killed process never leaves a half-written file that later looks valid."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+
+
+def _partial(path: Path, suffix: str = "") -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}.partial{suffix or path.suffix}")
+
+
+def write_json(path: str | os.PathLike, value: Any) -> Path:
+    path = Path(path)
+    partial = _partial(path)
+    partial.write_text(json.dumps(value, indent=2, default=_jsonable) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model.save`` to a temporary ``.keras`` file, then an atomic rename onto ``path``."""
+    path = Path(path)
+    partial = _partial(path, ".keras")
+    model.save(partial)
+    os.replace(partial, path)
+    return path
+
+
+def save_weights(model: keras.Model, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.weights.h5")
+    model.save_weights(partial)
+    os.replace(partial, path)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

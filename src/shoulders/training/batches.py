@@ -1,0 +1,37 @@
+"""Batches from uint8 arrays (or memmaps of the decode cache) for any Keras backend."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Shuffled (optionally) batches of ``(x[rows], y[rows])``, reading only one batch at a time.
+
+    Pixels stay uint8 until the model casts them: 4x less memory traffic than float32 arrays.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+        super().__init__()
+        if len(x) != len(y):
+            raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
+        self.x, self.y = x, np.asarray(y)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(x))
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
+        return np.asarray(self.x[rows]), self.y[rows]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self._rng.shuffle(self._order)

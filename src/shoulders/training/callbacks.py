@@ -1,0 +1,108 @@
+"""Callbacks: rich progress per epoch, and early stopping whose state survives a killed process."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shoulders.io import save_weights, write_json
+
+
+class RichProgress(keras.callbacks.Callback):
+    """One progress bar per epoch (batches), then a one-line summary of the epoch's metrics."""
+
+    def __init__(self, phase: str, total_epochs: int, console: Console | None = None, enabled: bool = True) -> None:
+        super().__init__()
+        self.phase = phase
+        self.total_epochs = total_epochs
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        self._task = None
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if not self.enabled:
+            return
+        self._progress = Progress(
+            TextColumn(f"{self.phase} epoch {epoch + 1}/{self.total_epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("", total=self.params.get("steps"), loss="-")
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, loss=f"{(logs or {}).get('loss', math.nan):.4f}")
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self.enabled:
+            shown = "  ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items() if key != "learning_rate")
+            self.console.print(f"{self.phase} epoch {epoch + 1}/{self.total_epochs}  {shown}")
+
+    def on_train_end(self, logs=None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class ResumableEarlyStopping(keras.callbacks.Callback):
+    """Early stopping on ``val_loss`` with the best weights restored, its state kept on disk.
+
+    Keras's EarlyStopping forgets its best weights and patience when the process dies; this one
+    writes them after every epoch (atomically) so ``--resume`` continues the same decision.
+    """
+
+    def __init__(self, state_dir: Path, patience: int, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.state_dir = Path(state_dir)
+        self.patience = patience
+        self.monitor = monitor
+        self.best = math.inf
+        self.best_epoch = -1
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    @property
+    def _state_file(self) -> Path:
+        return self.state_dir / "early_stopping.json"
+
+    @property
+    def _weights_file(self) -> Path:
+        return self.state_dir / "best.weights.h5"
+
+    def on_train_begin(self, logs=None) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self._state_file.exists():
+            state = json.loads(self._state_file.read_text())
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(f"early stopping monitors {self.monitor}, which fit did not report: is validation data given?")
+        if value < self.best:
+            self.best, self.best_epoch, self.wait = float(value), epoch, 0
+            save_weights(self.model, self._weights_file)
+        else:
+            self.wait += 1
+        write_json(self._state_file, {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait})
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def restore_best(self) -> None:
+        if self._weights_file.exists():
+            self.model.load_weights(self._weights_file)
+

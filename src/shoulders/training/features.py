@@ -1,0 +1,70 @@
+"""Frozen-backbone features, computed once: the backbone forward pass is the cost of the recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from shoulders.data.cache import cache_root
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """Run ``model`` (pixels -> features) over uint8 ``images`` (an array or a memmap) in batches.
+
+    Slices of the memmap are handed to the compiled predict step one batch at a time, so memory
+    stays at one batch of float pixels however large the dataset.
+    """
+    count = len(images)
+    width = int(model.output_shape[-1])
+    out = np.empty((count, width), dtype=np.float32)
+    with _progress(progress) as bar:
+        task = bar.add_task("Extracting features", total=count)
+        for start in range(0, count, batch_size):
+            batch = np.asarray(images[start : start + batch_size])
+            out[start : start + len(batch)] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))
+            bar.advance(task, len(batch))
+    return out
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def feature_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
+    """Where features live: ``<cache>/features``, the cache root being --cache-dir, $SHOULDERS_CACHE or ~/.cache/shoulders."""
+    return cache_root(cache_dir) / "features"
+
+
+def cached_features(
+    model: keras.Model, images: np.ndarray, key_parts: list[str], cache_dir: Path | None, batch_size: int = 64
+) -> tuple[np.ndarray, bool]:
+    """Features from the cache when this exact (data, backbone, weights, size) was seen, else computed and stored.
+
+    Returns (features, came_from_cache). Written atomically, so a killed run leaves no bad entry.
+    """
+    if cache_dir is None:
+        return extract_features(model, images, batch_size), False
+    key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]
+    path = Path(cache_dir) / f"{key}.npy"
+    if path.exists():
+        features = np.load(path, mmap_mode="r")
+        if features.shape[0] == len(images):
+            return np.asarray(features), True
+    features = extract_features(model, images, batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + f".{os.getpid()}.partial")
+    with open(partial, "wb") as handle:
+        np.save(handle, features)
+    os.replace(partial, path)
+    return features, False

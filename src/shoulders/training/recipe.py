@@ -1,0 +1,253 @@
+"""The recipe, end to end: data -> phase 1 (head) -> phase 2 (top blocks) -> honest test -> run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from rich.console import Console
+
+from shoulders import backbones
+from shoulders.config import RunConfig
+from shoulders.data import PreparedData, load_digits, prepare
+from shoulders.evaluation.metrics import classification_metrics, softmax
+from shoulders.io import save_weights
+from shoulders.run import Run, RunFolder, new_run_path
+from shoulders.training import guardrails, phases
+from shoulders.training.batches import ArrayBatches
+from shoulders.training.callbacks import ResumableEarlyStopping, RichProgress
+from shoulders.training.features import cached_features, feature_cache_dir
+from shoulders.training.model import HEAD_LAYERS, build_classifier, feature_model, head_model
+
+
+class ResumeError(ValueError):
+    """``--resume`` was asked for a folder that holds no resumable run."""
+
+
+@dataclass
+class PhaseResult:
+    epochs_run: int = 0
+    history: list[dict] = field(default_factory=list)
+    trainable_params: int = 0
+
+
+def load_data(config: RunConfig, image_size: int, progress: bool = True) -> PreparedData:
+    common = dict(seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction, cache_dir=config.cache_dir)
+    if config.data == "digits":
+        return load_digits(image_size, **common)
+    return prepare(config.data, image_size, crop_fraction=config.crop_fraction, progress=progress, **common)
+
+
+def train(config: RunConfig, *, resume: bool = False, progress: bool = True, console: Console | None = None) -> Run:
+    """Run the whole recipe for ``config`` and return the finished `Run` (its folder is complete on return)."""
+    console = console or Console(stderr=True)
+    folder = _open_folder(config, resume)
+    config = RunConfig.from_dict(folder.read_config()) if resume else config
+    started = time.perf_counter()
+    spec = backbones.get(config.backbone)
+    image_size = backbones.image_shape(spec, config.image_size)[0]
+    data = load_data(config, image_size, progress)
+    folder.write_data(data)
+    if not resume:
+        folder.write_config(config, extra={"image_size_used": image_size})
+    keras.utils.set_random_seed(config.seed)
+    model = build_classifier(
+        config.backbone,
+        len(data.classes),
+        image_size=image_size,
+        weights=None if config.strategy == "scratch" else config.weights,
+        augmentation=config.augmentation if config.augment else None,
+        dropout=config.dropout,
+        seed=config.seed,
+        frozen_statistics=config.strategy != "scratch",
+    )
+    train_started = time.perf_counter()
+    phase1, phase2, details = _run_strategy(model, spec, config, data, folder, progress, console)
+    train_seconds = time.perf_counter() - train_started
+    metrics = _evaluate(model, data, config)
+    metrics.update(
+        details,
+        train_seconds=round(train_seconds, 2),
+        total_seconds=round(time.perf_counter() - started, 2),
+        trainable_params_phase1=phase1.trainable_params,
+        trainable_params_phase2=phase2.trainable_params,
+        total_params=int(model.count_params()),
+        epochs_phase1=phase1.epochs_run,
+        epochs_phase2=phase2.epochs_run,
+        backbone=config.backbone,
+        strategy=config.strategy,
+        image_size=image_size,
+        data_fingerprint=data.fingerprint,
+        weights_sha256=details.get("weights_sha256", ""),
+    )
+    folder.finish(model, phase1.history + phase2.history, metrics)
+    return Run.load(folder.path)
+
+
+def _open_folder(config: RunConfig, resume: bool) -> RunFolder:
+    if not resume:
+        return RunFolder.create(Path(config.out) if config.out else new_run_path(config.backbone))
+    if not config.out:
+        raise ResumeError("--resume needs --out RUN_FOLDER: the folder of the interrupted run")
+    folder = RunFolder(Path(config.out))
+    if not (folder.path / "config.json").exists():
+        raise ResumeError(f"{folder.path} holds no config.json: nothing to resume. Start a new run without --resume.")
+    if (folder.path / "metrics.json").exists():
+        raise ResumeError(f"{folder.path} already finished (metrics.json exists): nothing to resume.")
+    return folder
+
+
+def _run_strategy(model, spec, config, data, folder, progress, console) -> tuple[PhaseResult, PhaseResult, dict]:
+    details: dict = {
+        "lr_phase1": config.lr,
+        "lr_phase2": None,
+        "phase2_start_epoch": None,
+        "unfrozen_blocks": [],
+        "weights_sha256": _weights_sha(config),
+    }
+    phase1, phase2 = PhaseResult(), PhaseResult()
+    if config.strategy in ("two-phase", "feature-extraction"):
+        phase1 = _phase1(model, config, data, folder, progress, console)
+    if config.strategy == "two-phase" and config.epochs_finetune > 0:
+        blocks, depth = phases.unfreeze_top(model, spec, config.unfreeze)
+        multipliers = phases.layer_multipliers(model, spec, depth, config.layer_decay) if config.layer_decay else None
+        guardrails.assert_batchnorm_frozen(model)
+        guardrails.assert_lr_lower(config.lr, config.finetune_lr)
+        details.update(lr_phase2=config.finetune_lr, phase2_start_epoch=phase1.epochs_run, unfrozen_blocks=blocks)
+        details["frozen_layers"] = phases.frozen_layer_count(model)
+        phase2 = _fit_images(
+            model, config, data, folder, "phase2", config.finetune_lr, phase1.epochs_run, config.epochs_finetune,
+            progress, console, multipliers,
+        )
+    elif config.strategy in ("full", "scratch"):
+        phases.unfreeze_all(model, freeze_batchnorm=config.strategy == "full")
+        lr = config.finetune_lr if config.strategy == "full" else config.lr
+        details.update(lr_phase1=lr, frozen_layers=phases.frozen_layer_count(model))
+        phase1 = _fit_images(
+            model, config, data, folder, "phase1", lr, 0, config.epochs_head + config.epochs_finetune, progress, console
+        )
+    details.setdefault("frozen_layers", phases.frozen_layer_count(model))
+    return phase1, phase2, details
+
+
+def _weights_sha(config: RunConfig) -> str:
+    return "" if config.strategy == "scratch" else backbones.weights_sha256(config.backbone, config.weights)
+
+
+def _rows_digest(data: PreparedData, split: str) -> str:
+    return hashlib.sha256("\n".join(data.names[row] for row in data.splits[split]).encode()).hexdigest()
+
+
+def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
+    """Head only, backbone frozen. Without augmentation the backbone's features are computed once."""
+    state = folder.state()
+    if state.get("phase1_done"):
+        model.load_weights(folder.state_path / "phase1.weights.h5")
+        phases.freeze_backbone(model)
+        phases.compile_model(model, config.lr)
+        return PhaseResult(state["phase1_epochs"], folder.phase_history("phase1"), phases.trainable_params(model))
+    phases.freeze_backbone(model)
+    phases.compile_model(model, config.lr)
+    guardrails.assert_head_only(model, HEAD_LAYERS)
+    if config.augment:
+        result = _fit_images(model, config, data, folder, "phase1", config.lr, 0, config.epochs_head, progress, console)
+    else:
+        result = _fit_cached_features(model, config, data, folder, progress, console)
+    save_weights(model, folder.state_path / "phase1.weights.h5")
+    folder.update_state(phase1_done=True, phase1_epochs=result.epochs_run)
+    return result
+
+
+def _fit_cached_features(model, config, data, folder, progress, console) -> PhaseResult:
+    extractor = feature_model(model)
+    train_x, train_y = data.subset("train")
+    val_x, val_y = data.subset("val")
+    key = [data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), str(data.cache_path)]
+    cache_dir = feature_cache_dir(config.cache_dir)
+    train_features, _ = cached_features(extractor, train_x, [*key, "train", _rows_digest(data, "train")], cache_dir)
+    val_features, _ = cached_features(extractor, val_x, [*key, "val", _rows_digest(data, "val")], cache_dir)
+    head = head_model(model)
+    phases.compile_model(head, config.lr)
+    result = _fit(
+        head, ArrayBatches(train_features, train_y, config.batch_size, shuffle=True, seed=config.seed),
+        (val_features, val_y), folder, "phase1", 0, config.epochs_head, config, progress, console,
+    )
+    model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
+    result.trainable_params = phases.trainable_params(head)
+    return result
+
+
+def _fit_images(model, config, data, folder, phase, lr, initial_epoch, epochs, progress, console, multipliers=None) -> PhaseResult:
+    phases.compile_model(model, lr, multipliers)
+    train_x, train_y = data.subset("train")
+    val_x, val_y = data.subset("val")
+    train = ArrayBatches(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed + initial_epoch)
+    val = ArrayBatches(val_x, val_y, config.batch_size)
+    result = _fit(model, train, val, folder, phase, initial_epoch, epochs, config, progress, console)
+    result.trainable_params = phases.trainable_params(model)
+    return result
+
+
+def _fit(model, train, validation, folder, phase, initial_epoch, epochs, config, progress, console) -> PhaseResult:
+    """One phase of ``fit``, guarded, resumable, with early stopping on val loss and best weights restored."""
+    guardrails.assert_compiled_for_current_trainables(model)
+    state_dir = folder.state_path / phase
+    stopper = ResumableEarlyStopping(state_dir, config.patience)
+    # Order matters for a kill between callbacks: the epoch is logged before it is backed up, so at
+    # worst an epoch is re-run (its log line replaced), never skipped.
+    callbacks = [
+        folder.epoch_logger(phase),
+        stopper,
+        keras.callbacks.BackupAndRestore(str(state_dir / "backup"), double_checkpoint=True),
+        RichProgress(phase, initial_epoch + epochs, console, enabled=progress),
+    ]
+    model.fit(
+        train,
+        validation_data=validation,
+        initial_epoch=initial_epoch,
+        epochs=initial_epoch + epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    stopper.restore_best()
+    return PhaseResult(folder.last_epoch(phase, initial_epoch), folder.phase_history(phase))
+
+
+def _evaluate(model, data: PreparedData, config: RunConfig) -> dict:
+    """Test metrics (the headline) and validation accuracy, with the final model."""
+    metrics: dict = {}
+    for split in ("test", "val"):
+        images, labels = data.subset(split)
+        probabilities = predict_probabilities(model, images, config.batch_size)
+        result = classification_metrics(labels, probabilities, data.classes)
+        metrics[f"{split}_accuracy"] = result["accuracy"]
+        if split == "test":
+            metrics.update(test=result, test_macro_f1=result["macro_f1"])
+            metrics["test_predictions"] = _predictions(data, probabilities)
+    return metrics
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    if len(images) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    logits = model.predict(ArrayBatches(images, np.zeros(len(images)), batch_size), verbose=0)
+    return softmax(np.asarray(logits))
+
+
+def _predictions(data: PreparedData, probabilities: np.ndarray) -> list[dict]:
+    """Per test image: file, true and predicted class, confidence (for the error gallery and audits)."""
+    rows = data.splits["test"]
+    return [
+        {
+            "file": data.names[row],
+            "true": data.classes[int(data.labels[row])],
+            "predicted": data.classes[int(p.argmax())],
+            "confidence": float(p.max()),
+        }
+        for row, p in zip(rows, probabilities)
+    ]
+

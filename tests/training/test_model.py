@@ -1,0 +1,56 @@
+"""The model's structure is the recipe's: preprocessing inside, frozen statistics, pooled head, logits."""
+
+import keras
+import numpy as np
+import pytest
+
+from shoulders.config import Augmentation
+from shoulders.training.doctor import model_findings
+from shoulders.training.features import extract_features
+from shoulders.training.model import build_classifier, feature_model, head_model
+from shoulders.training.optimizers import LayerwiseAdam
+
+SIZE = 32
+
+
+def test_cached_feature_head_is_exactly_the_full_model():
+    model = build_classifier("efficientnet_lite0", 4, image_size=SIZE, weights="imagenet", augmentation=Augmentation())
+    x = np.random.default_rng(0).integers(0, 256, (6, SIZE, SIZE, 3), dtype=np.uint8)
+    features = extract_features(feature_model(model), x, batch_size=4, progress=False)
+    head = head_model(model)
+    np.testing.assert_allclose(head.predict(features, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_backbone_stays_in_inference_mode_even_when_training():
+    model = build_classifier("efficientnet_lite0", 2, image_size=SIZE, weights="imagenet", dropout=0.0)
+    x = np.random.default_rng(1).uniform(0, 255, (4, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_saved_model_keeps_training_false_and_passes_doctor(tmp_path):
+    model = build_classifier("efficientnet_lite0", 2, image_size=SIZE, weights=None, augmentation=Augmentation())
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    findings = model_findings(loaded)
+    assert all(f.ok for f in findings), [(f.check, f.explanation) for f in findings if not f.ok]
+
+
+def test_doctor_explains_every_classic_mistake():
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+    base.trainable = True
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = base(inputs)  # no preprocessing, no training=False
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False))
+    failed = {f.check for f in model_findings(model) if not f.ok}
+    assert failed == {"preprocessing", "inference mode", "BatchNorm frozen", "pooling head", "logits output", "loss"}
+
+
+def test_layerwise_adam_round_trips_through_config():
+    optimizer = LayerwiseAdam(1e-5, {"a/b": 0.5})
+    again = LayerwiseAdam.from_config(optimizer.get_config())
+    assert again.multipliers == {"a/b": 0.5}
+    assert float(again.learning_rate) == pytest.approx(1e-5)
