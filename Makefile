@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job, offline: fine-tune EfficientNet-Lite0 (bundled ImageNet weights) on scikit-learn's digits.
 demo: $(STAMP)
-	$(BIN)/shoulders classify --sample chelsea --sample coffee
+	$(BIN)/shoulders train --dataset digits --image-size 96
+
+bench: $(STAMP)
+	$(BIN)/python bench/feature_throughput.py
+	$(BIN)/python bench/phase1_speed.py $(BENCH_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from shoulders import backbones
+# TensorFlow's C++ start-up chatter would bury our output; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:
+    from shoulders import backbones
     from shoulders.run import Run
 
 __version__ = "0.1.0"
@@ -48,3 +50,11 @@ def load_run(path: str | os.PathLike) -> Run:
     from shoulders.run import load_run as _load_run
 
     return _load_run(path)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "backbones":  # imported on first use: `shoulders --help` need not load TensorFlow
+        import importlib
+
+        return importlib.import_module("shoulders.backbones")
+    raise AttributeError(f"module 'shoulders' has no attribute {name!r}")

@@ -43,7 +43,7 @@ class RunConfig:
     strategy: str = "two-phase"
     weights: str | None = "imagenet"
     image_size: int | None = None
-    crop_fraction: float = 1.0
+    crop_fraction: float | None = None  # None: the backbone's own (e.g. 224/256), as it was trained
     batch_size: int = 32
     epochs_head: int = 20
     epochs_finetune: int = 10
@@ -109,7 +109,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("--layer-decay must be in (0, 1]: each lower block's LR is multiplied by it")
     if not 0 <= config.dropout < 1:
         raise ConfigError("dropout must be in [0, 1)")
-    if not 0 < config.crop_fraction <= 1:
+    if config.crop_fraction is not None and not 0 < config.crop_fraction <= 1:
         raise ConfigError("crop_fraction must be in (0, 1]")
     for name in ("val_fraction", "test_fraction"):
         if not 0 < getattr(config, name) < 0.5:

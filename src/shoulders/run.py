@@ -160,6 +160,7 @@ class Run:
     metrics: dict
     history: list[dict]
     image_size: int
+    crop_fraction: float
     _model: keras.Model | None = field(default=None, repr=False)
 
     @classmethod
@@ -177,6 +178,7 @@ class Run:
             metrics=read_json(path / "metrics.json"),
             history=read_json(path / "history.json"),
             image_size=int(config_values["image_size_used"]),
+            crop_fraction=float(config_values["crop_fraction_used"]),
         )
 
     @property
@@ -197,7 +199,7 @@ class Run:
 
         if isinstance(images, np.ndarray) and images.ndim == 4:
             return images
-        return np.stack([load_image(image, self.image_size, self.config.crop_fraction) for image in images])
+        return np.stack([load_image(image, self.image_size, self.crop_fraction) for image in images])
 
     def predict(self, images: Sequence[Any] | np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class probabilities (N, classes) for image paths, encoded bytes, or arrays of raw pixels."""

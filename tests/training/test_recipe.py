@@ -66,8 +66,13 @@ def test_second_run_reuses_decoded_images_and_features(colour_folder, cache_dir,
 
     again = load_data(shoulders.load_run(tmp_path / "a").config, 32, progress=False)
     assert again.decoded_now == 0
-    shoulders.train(colour_folder, out=tmp_path / "b", strategy="feature-extraction", augment=False, progress=False, **FAST)
+    second = shoulders.train(colour_folder, out=tmp_path / "b", strategy="feature-extraction", augment=False, progress=False, **FAST)
     assert {path: path.stat().st_mtime_ns for path in features} == stamps  # read, not rewritten
+    # the test score came from cached features + head: the saved model, run on the test images, agrees
+    splits = json.loads((second.path / "splits.json").read_text())
+    predicted = second.predict([colour_folder / name for name in splits["test"]]).argmax(axis=1)
+    truth = [second.classes.index(name.split("/")[0]) for name in splits["test"]]
+    assert np.mean(predicted == np.array(truth)) == pytest.approx(second.metrics["test_accuracy"])
 
 
 def test_cli_train_predict_evaluate_doctor(colour_folder, cache_dir, tmp_path):

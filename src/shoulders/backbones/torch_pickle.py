@@ -12,6 +12,7 @@ little-endian data.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import io
 import os
@@ -162,6 +163,13 @@ _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.pth$")
 
 
 def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file; remembered per (path, size, mtime) since weights are hashed for several records."""
+    stat = os.stat(path)
+    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

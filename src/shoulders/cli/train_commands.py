@@ -29,6 +29,7 @@ def train(
     strategy: Annotated[str, typer.Option(help=f"One of: {', '.join(STRATEGIES)}.")] = "two-phase",
     weights: Annotated[str, typer.Option(help="'imagenet' or a local weights file (.pth for EfficientNet-Lite, .h5 for keras.applications).")] = "imagenet",
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
+    crop_fraction: Annotated[float | None, typer.Option(help="Centre crop of the short side before resizing (default: the backbone's own, e.g. 0.875).")] = None,
     batch_size: Annotated[int, typer.Option()] = 32,
     epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (head only).")] = 20,
     epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2 (top blocks unfrozen).")] = 10,
@@ -56,6 +57,7 @@ def train(
         strategy=strategy,
         weights=None if weights.lower() == "none" else weights,
         image_size=image_size,
+        crop_fraction=crop_fraction,
         batch_size=batch_size,
         epochs_head=epochs_head,
         epochs_finetune=epochs_finetune,
@@ -135,6 +137,9 @@ def print_summary(run) -> None:
     rows.append(("data", data.get("split_note", "")))
     if bad:
         rows.append(("skipped files", f"{len(bad)} (see bad_files.json): " + ", ".join(b["path"] for b in bad[:3])))
+    if data.get("suspicious_files"):
+        flagged = data["suspicious_files"]
+        rows.append(("check these", f"{len(flagged)} kept but suspicious: " + "; ".join(f"{f['path']} ({f['note']})" for f in flagged[:3])))
     if data.get("duplicates"):
         rows.append(("duplicates", f"{len(data['duplicates'])} groups found and resolved (see data.json)"))
     rows.append(("run folder", str(run.path)))

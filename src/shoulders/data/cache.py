@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -36,13 +36,14 @@ def cached_images(
     key: str,
     count: int,
     size: tuple[int, int],
-    decode: Callable[[np.ndarray], list[tuple[int, str]]],
+    decode: Callable[[np.ndarray], tuple[list, list]],
     cache_dir: str | os.PathLike | None = None,
-) -> tuple[np.ndarray, list[tuple[int, str]], Path, int]:
+) -> tuple[np.ndarray, list[tuple[int, str]], list[tuple[int, str]], Path, int]:
     """The (count, H, W, 3) uint8 array for ``key``: mapped from disk, or filled by ``decode(out)`` first.
 
-    ``decode`` writes into the array it is given and returns its failures [(index, reason)].
-    Returns (images, failures, path, how many images were decoded now).
+    ``decode`` writes into the array it is given and returns (failures, warnings), each [(index, text)];
+    both are cached with the pixels, so a cache hit still reports them.
+    Returns (images, failures, warnings, path, how many images were decoded now).
     """
     folder = cache_root(cache_dir) / "images"
     path = folder / f"{key}.npy"
@@ -51,15 +52,16 @@ def cached_images(
         images = np.load(path, mmap_mode="r")
         meta = json.loads(meta_path.read_text())
         if images.shape == (count, size[0], size[1], 3):
-            return images, [tuple(failure) for failure in meta["failures"]], path, 0
+            failures = [tuple(entry) for entry in meta["failures"]]
+            return images, failures, [tuple(entry) for entry in meta["warnings"]], path, 0
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f"{key}.{os.getpid()}.partial.npy"
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size[0], size[1], 3))
-    failures = decode(out)
+    failures, warnings = decode(out)
     out.flush()
     del out
     meta_partial = folder / f"{key}.{os.getpid()}.partial.json"
-    meta_partial.write_text(json.dumps({"failures": failures, "count": count, "size": list(size)}))
+    meta_partial.write_text(json.dumps({"failures": failures, "warnings": warnings, "count": count, "size": list(size)}))
     os.replace(meta_partial, meta_path)
     os.replace(partial, path)
-    return np.load(path, mmap_mode="r"), failures, path, count
+    return np.load(path, mmap_mode="r"), failures, warnings, path, count

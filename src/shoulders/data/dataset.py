@@ -56,6 +56,7 @@ class PreparedData:
     names: tuple[str, ...]
     splits: dict[str, np.ndarray]
     bad_files: list[BadFile] = field(default_factory=list)
+    suspicious: list[BadFile] = field(default_factory=list)  # decoded and kept, but worth a look
     duplicates: list[Duplicate] = field(default_factory=list)
     split_note: str = ""
     source: str = ""
@@ -81,6 +82,7 @@ class PreparedData:
             "source": self.source,
             "class_counts": counts,
             "bad_files": len(self.bad_files),
+            "suspicious_files": [{"path": item.path, "note": item.reason} for item in self.suspicious],
             "duplicates": len(self.duplicates),
             "split_note": self.split_note,
         }
@@ -249,8 +251,8 @@ def prepare(
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     key = cache_key(list(zip((c.name for c in kept), kept_hashes)), size, crop_fraction)
     paths = [c.path for c in kept]
-    images, failures, path, decoded = cached_images(
-        key, len(kept), size, lambda out: decode_many(paths, size, crop_fraction, out=out, progress=progress)[1], cache_dir
+    images, failures, warnings, path, decoded = cached_images(
+        key, len(kept), size, lambda out: decode_many(paths, size, crop_fraction, out=out, progress=progress)[1:], cache_dir
     )
     failed = {index for index, _ in failures}
     bad += [BadFile(kept[index].name, reason) for index, reason in failures]
@@ -267,6 +269,7 @@ def prepare(
         names=tuple(c.name for c in kept),
         splits=splits,
         bad_files=sorted(bad, key=lambda b: b.path),
+        suspicious=[BadFile(kept[index].name, warning) for index, warning in warnings],
         duplicates=duplicates,
         split_note=note,
         source=str(data),
@@ -308,6 +311,6 @@ def load_labelled_folder(
         labels += [list(classes).index(name)] * len(files)
     if not paths:
         raise DataError(f"no images under {folder}.")
-    images, failures = decode_many(paths, image_size, crop_fraction, progress=progress)
+    images, failures, _ = decode_many(paths, image_size, crop_fraction, progress=progress)
     good = np.array([i for i in range(len(paths)) if i not in {index for index, _ in failures}], dtype=np.int64)
     return images[good], np.array(labels, dtype=np.int64)[good]

@@ -42,9 +42,9 @@ def load_digits(
         for index, grey in enumerate(pixels):
             resized = Image.fromarray(grey, "L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
             out[index] = np.repeat(np.asarray(resized)[..., None], 3, axis=-1)
-        return []
+        return [], []
 
-    images, _, path, decoded = cached_images(f"digits-{digest[:16]}-{size[0]}x{size[1]}", len(pixels), size, render, cache_dir)
+    images, _, _, path, decoded = cached_images(f"digits-{digest[:16]}-{size[0]}x{size[1]}", len(pixels), size, render, cache_dir)
     rows = np.arange(len(labels))
     splits = stratified_split(labels, rows, {"test": test_fraction, "val": val_fraction}, seed)
     return PreparedData(

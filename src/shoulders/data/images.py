@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
@@ -68,7 +69,7 @@ def fit_to_size(image: Image.Image, size: Size, crop_fraction: float = 1.0) -> I
         raise ValueError(f"crop_fraction must be in (0, 1]. Received: {crop_fraction}")
     width, height = _target(size)
     scale = min(image.width / width, image.height / height) * crop_fraction
-    box_w, box_h = width * scale, height * scale
+    box_w, box_h = min(width * scale, image.width), min(height * scale, image.height)  # no float overshoot
     left, top = (image.width - box_w) / 2, (image.height - box_h) / 2
     return image.resize((width, height), Image.Resampling.BICUBIC, box=(left, top, left + box_w, top + box_h))
 
@@ -102,20 +103,44 @@ def _decode(image: Image.Image, name: str, size: Size | None) -> Image.Image:
         raise ImageDecodeError(f"{name}: cannot decode as an image ({error}). Remove it or replace it with a JPEG or PNG.") from error
 
 
+GRAPHIC_MAX_COLOURS = 64
+
+
+def graphic_warning(image: Image.Image) -> str | None:
+    """A note when a file looks like a graphic (a "photo unavailable" placeholder, an icon), not a photo.
+
+    Only palette and grayscale images are checked: counting colours is cheap there, and a real photo
+    is almost never stored with a few dozen colours.
+    """
+    if image.mode not in ("P", "L", "1"):
+        return None
+    colours = image.getcolors(maxcolors=GRAPHIC_MAX_COLOURS)
+    if colours is None:
+        return None
+    return f"only {len(colours)} distinct colours: looks like a graphic or placeholder, not a photo (kept; check it)"
+
+
 def load_image(
     source: str | os.PathLike | bytes | Image.Image | np.ndarray, size: Size | None = None, crop_fraction: float = 1.0
 ) -> np.ndarray:
     """uint8 (H, W, 3) RGB from a path, encoded bytes, a Pillow image or a pixel array (0..255)."""
+    return _load(source, size, crop_fraction)[0]
+
+
+def _load(source, size: Size | None, crop_fraction: float) -> tuple[np.ndarray, str | None]:
+    warning = None
     if isinstance(source, np.ndarray):
         image = Image.fromarray(_array_to_rgb(source), "RGB")
     elif isinstance(source, Image.Image):
         image = to_rgb(source)
     else:
         name = "<bytes>" if isinstance(source, bytes) else str(source)
-        image = _decode(_open(source, name), name, size)
+        opened = _open(source, name)
+        warning = graphic_warning(opened) if opened.mode in ("P", "L", "1") else None
+        image = _decode(opened, name, size)
     if size is not None:
         image = fit_to_size(image, size, crop_fraction)
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(image, dtype=np.uint8), warning
 
 
 def _array_to_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -138,25 +163,32 @@ def decode_many(
     out: np.ndarray | None = None,
     workers: int | None = None,
     progress: bool = True,
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
+) -> tuple[np.ndarray, list[tuple[int, str]], list[tuple[int, str]]]:
     """Decode files into ``out`` (N, H, W, 3) uint8 in a thread pool (Pillow releases the GIL).
 
-    Never raises for a bad file: returns (array, [(index, reason)]) so every failure is reported.
+    Never raises for a bad file: returns (array, [(index, reason)], [(index, warning)]) so every
+    failure, and every decoded file that looks like a graphic rather than a photo, is reported.
     """
     width, height = _target(size)
     if out is None:
         out = np.zeros((len(paths), height, width, 3), dtype=np.uint8)
     failures: list[tuple[int, str]] = []
+    warnings_found: list[tuple[int, str]] = []
 
     def work(index: int) -> None:
         try:
-            out[index] = load_image(paths[index], size, crop_fraction)
+            out[index], warning = _load(paths[index], size, crop_fraction)
+            if warning:
+                warnings_found.append((index, warning))
         except ImageDecodeError as error:
             failures.append((index, str(error)))
+        except (OSError, ValueError) as error:  # anything else one file can throw: report it, keep going
+            failures.append((index, f"{paths[index]}: {error}"))
 
     columns = (TextColumn("Decoding images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar, ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar, ThreadPoolExecutor(workers or os.cpu_count()) as pool:
         task = bar.add_task("decode", total=len(paths))
         for _ in pool.map(work, range(len(paths))):
             bar.advance(task)
-    return out, sorted(failures)
+    return out, sorted(failures), sorted(warnings_found)

@@ -26,7 +26,7 @@ def evaluate_run(run_path: str | os.PathLike, data: str | os.PathLike | None = N
         images, labels = prepared.subset("test")
         source = f"its test split ({run.config.data})"
     else:
-        images, labels = load_labelled_folder(Path(data), run.image_size, run.config.crop_fraction, run.classes)
+        images, labels = load_labelled_folder(Path(data), run.image_size, run.crop_fraction, run.classes)
         source = str(data)
     result = classification_metrics(labels, predict_probabilities(run.model, images), run.classes)
     return {**result, "source": source}

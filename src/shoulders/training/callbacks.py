@@ -26,7 +26,7 @@ class RichProgress(keras.callbacks.Callback):
         self._task = None
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        if not self.enabled:
+        if not (self.enabled and self.console.is_terminal):  # a log file gets the epoch lines only
             return
         self._progress = Progress(
             TextColumn(f"{self.phase} epoch {epoch + 1}/{self.total_epochs}"),

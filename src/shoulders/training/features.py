@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from rich.console import Console
 from shoulders.data.cache import cache_root
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -31,12 +32,14 @@ def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 6
 
 
 def _progress(enabled: bool) -> Progress:
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        disable=not enabled,
+        console=console,
+        disable=not (enabled and console.is_terminal),
         transient=True,
     )
 

@@ -30,16 +30,40 @@ class ResumeError(ValueError):
 
 @dataclass
 class PhaseResult:
-    epochs_run: int = 0
+    epochs_run: int = 0  # the epoch count at the end of the phase (numbering continues across phases)
     history: list[dict] = field(default_factory=list)
     trainable_params: int = 0
+    features: FeaturePath | None = None
+
+
+@dataclass
+class FeaturePath:
+    """The frozen backbone's features and the head trained on them: while the backbone stays frozen,
+    ``head(features(x))`` is exactly the final model, so evaluation reuses the cached features."""
+
+    extractor: keras.Model
+    head: keras.Model
+    cached: dict[str, np.ndarray]
+    key: list[str]
+    cache_dir: Path
+
+    def probabilities(self, data: PreparedData, split: str, batch_size: int) -> np.ndarray:
+        if split not in self.cached:
+            images, _ = data.subset(split)
+            self.cached[split], _ = cached_features(self.extractor, images, [*self.key, split, _rows_digest(data, split)], self.cache_dir)
+        return softmax(np.asarray(self.head.predict(self.cached[split], batch_size=max(batch_size, 256), verbose=0)))
+
+
+def crop_fraction(config: RunConfig) -> float:
+    """The centre crop used for every image of the run: the option, else the backbone's own."""
+    return config.crop_fraction if config.crop_fraction is not None else backbones.get(config.backbone).crop_fraction
 
 
 def load_data(config: RunConfig, image_size: int, progress: bool = True) -> PreparedData:
     common = dict(seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction, cache_dir=config.cache_dir)
     if config.data == "digits":
         return load_digits(image_size, **common)
-    return prepare(config.data, image_size, crop_fraction=config.crop_fraction, progress=progress, **common)
+    return prepare(config.data, image_size, crop_fraction=crop_fraction(config), progress=progress, **common)
 
 
 def train(config: RunConfig, *, resume: bool = False, progress: bool = True, console: Console | None = None) -> Run:
@@ -53,7 +77,7 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
     data = load_data(config, image_size, progress)
     folder.write_data(data)
     if not resume:
-        folder.write_config(config, extra={"image_size_used": image_size})
+        folder.write_config(config, extra={"image_size_used": image_size, "crop_fraction_used": crop_fraction(config)})
     keras.utils.set_random_seed(config.seed)
     model = build_classifier(
         config.backbone,
@@ -68,7 +92,8 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
     train_started = time.perf_counter()
     phase1, phase2, details = _run_strategy(model, spec, config, data, folder, progress, console)
     train_seconds = time.perf_counter() - train_started
-    metrics = _evaluate(model, data, config)
+    backbone_unchanged = phase2.epochs_run == 0 and config.strategy in ("two-phase", "feature-extraction")
+    metrics = _evaluate(model, data, config, phase1.features if backbone_unchanged else None)
     metrics.update(
         details,
         train_seconds=round(train_seconds, 2),
@@ -77,7 +102,7 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
         trainable_params_phase2=phase2.trainable_params,
         total_params=int(model.count_params()),
         epochs_phase1=phase1.epochs_run,
-        epochs_phase2=phase2.epochs_run,
+        epochs_phase2=max(0, phase2.epochs_run - phase1.epochs_run),
         backbone=config.backbone,
         strategy=config.strategy,
         image_size=image_size,
@@ -163,21 +188,20 @@ def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
 
 
 def _fit_cached_features(model, config, data, folder, progress, console) -> PhaseResult:
-    extractor = feature_model(model)
-    train_x, train_y = data.subset("train")
-    val_x, val_y = data.subset("val")
     key = [data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), str(data.cache_path)]
-    cache_dir = feature_cache_dir(config.cache_dir)
-    train_features, _ = cached_features(extractor, train_x, [*key, "train", _rows_digest(data, "train")], cache_dir)
-    val_features, _ = cached_features(extractor, val_x, [*key, "val", _rows_digest(data, "val")], cache_dir)
-    head = head_model(model)
+    features = FeaturePath(feature_model(model), head_model(model), {}, key, feature_cache_dir(config.cache_dir))
+    for split in ("train", "val"):
+        images, _ = data.subset(split)
+        features.cached[split], _ = cached_features(features.extractor, images, [*key, split, _rows_digest(data, split)], features.cache_dir)
+    head = features.head
     phases.compile_model(head, config.lr)
     result = _fit(
-        head, ArrayBatches(train_features, train_y, config.batch_size, shuffle=True, seed=config.seed),
-        (val_features, val_y), folder, "phase1", 0, config.epochs_head, config, progress, console,
+        head, ArrayBatches(features.cached["train"], data.subset("train")[1], config.batch_size, shuffle=True, seed=config.seed),
+        (features.cached["val"], data.subset("val")[1]), folder, "phase1", 0, config.epochs_head, config, progress, console,
     )
     model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
     result.trainable_params = phases.trainable_params(head)
+    result.features = features
     return result
 
 
@@ -217,12 +241,15 @@ def _fit(model, train, validation, folder, phase, initial_epoch, epochs, config,
     return PhaseResult(folder.last_epoch(phase, initial_epoch), folder.phase_history(phase))
 
 
-def _evaluate(model, data: PreparedData, config: RunConfig) -> dict:
-    """Test metrics (the headline) and validation accuracy, with the final model."""
+def _evaluate(model, data: PreparedData, config: RunConfig, features: FeaturePath | None) -> dict:
+    """Test metrics (the headline) and validation accuracy, with the final model's function."""
     metrics: dict = {}
     for split in ("test", "val"):
-        images, labels = data.subset(split)
-        probabilities = predict_probabilities(model, images, config.batch_size)
+        _, labels = data.subset(split)
+        if features is not None:
+            probabilities = features.probabilities(data, split, config.batch_size)
+        else:
+            probabilities = predict_probabilities(model, data.subset(split)[0], config.batch_size)
         result = classification_metrics(labels, probabilities, data.classes)
         metrics[f"{split}_accuracy"] = result["accuracy"]
         if split == "test":
