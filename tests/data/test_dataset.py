@@ -54,7 +54,8 @@ def test_a_val_folder_without_test_becomes_the_test_set(tmp_path, cache_dir, fol
     _classes(tmp_path / "d" / folder, {"a": 4, "b": 4}, seed=1)
     data = prepare(tmp_path / "d", 16, progress=False)
     assert all(name.startswith(f"{folder}/") for name in data.split_files()["test"])
-    assert f"{folder}/ is used as the test set" in data.split_note
+    assert f"No test/ folder: {folder}/ (8 images) is used as the test set" in data.split_note
+    assert "carved from train/ (15% per class" in data.split_note
 
 
 def test_hidden_files_and_folders_are_ignored_and_other_files_reported(tmp_path, cache_dir):
@@ -166,6 +167,6 @@ def test_hymenoptera_val_folder_is_the_test_set(cache_dir):
     data = prepare(root, 64, progress=False)
     assert data.classes == ("ants", "bees")
     assert len(data.splits["test"]) == 153
-    assert "val/ is used as the test set" in data.split_note
+    assert "val/ (153 images) is used as the test set" in data.split_note
     assert len(data.splits["train"]) + len(data.splits["val"]) == 245 - len(data.bad_files)
     assert [item.path for item in data.suspicious] == ["train/ants/imageNotFound.gif"]

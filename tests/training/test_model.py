@@ -54,3 +54,15 @@ def test_layerwise_adam_round_trips_through_config():
     again = LayerwiseAdam.from_config(optimizer.get_config())
     assert again.multipliers == {"a/b": 0.5}
     assert float(again.learning_rate) == pytest.approx(1e-5)
+
+
+def test_folded_feature_extractor_matches_the_model_it_came_from():
+    from shoulders import backbones
+    from shoulders.training.model import fast_feature_model
+
+    model = build_classifier("efficientnet_lite0", 2, image_size=64, weights="imagenet")
+    fast = fast_feature_model(model, backbones.get("efficientnet_lite0"))
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in fast.layers[2].layers)
+    x = np.random.default_rng(4).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    reference = feature_model(model).predict(x, verbose=0)
+    np.testing.assert_allclose(extract_features(fast, x, batch_size=4, progress=False), reference, rtol=1e-4, atol=1e-4)

@@ -60,7 +60,7 @@ def test_other_strategies_train_and_report(colour_folder, cache_dir, tmp_path, s
 def test_second_run_reuses_decoded_images_and_features(colour_folder, cache_dir, tmp_path):
     shoulders.train(colour_folder, out=tmp_path / "a", strategy="feature-extraction", augment=False, progress=False, **FAST)
     features = list((cache_dir / "features").glob("*.npy"))
-    assert len(features) == 2  # train and val
+    assert len(features) == 1  # train, val and test in one pass
     stamps = {path: path.stat().st_mtime_ns for path in features}
     from shoulders.training.recipe import load_data
 

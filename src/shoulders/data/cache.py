@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -47,21 +48,51 @@ def cached_images(
     """
     folder = cache_root(cache_dir) / "images"
     path = folder / f"{key}.npy"
-    meta_path = folder / f"{key}.json"
-    if path.exists() and meta_path.exists():
+    hit = _read(path, folder / f"{key}.json", (count, size[0], size[1], 3))
+    if hit is not None:
+        images, meta = hit
+        failures = [tuple(entry) for entry in meta["failures"]]
+        return images, failures, [tuple(entry) for entry in meta["warnings"]], path, 0
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(folder, key)
+    partial = folder / f"{key}.{os.getpid()}.partial.npy"
+    meta_partial = folder / f"{key}.{os.getpid()}.partial.json"
+    try:
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size[0], size[1], 3))
+        failures, warnings = decode(out)
+        out.flush()
+        del out
+        meta = {"failures": failures, "warnings": warnings, "count": count, "size": list(size)}
+        meta_partial.write_text(json.dumps(meta))
+        # Metadata first, pixels last: a complete .npy always has its .json beside it.
+        os.replace(meta_partial, folder / f"{key}.json")
+        os.replace(partial, path)
+    except BaseException:  # a killed or failed decode leaves nothing behind, not even a partial file
+        partial.unlink(missing_ok=True)
+        meta_partial.unlink(missing_ok=True)
+        raise
+    return np.load(path, mmap_mode="r"), failures, warnings, path, count
+
+
+def _read(path: Path, meta_path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, dict] | None:
+    """The mapped pixels and metadata of a complete entry; None when absent or unreadable (then rebuilt)."""
+    if not (path.exists() and meta_path.exists()):
+        return None
+    try:
         images = np.load(path, mmap_mode="r")
         meta = json.loads(meta_path.read_text())
-        if images.shape == (count, size[0], size[1], 3):
-            failures = [tuple(entry) for entry in meta["failures"]]
-            return images, failures, [tuple(entry) for entry in meta["warnings"]], path, 0
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f"{key}.{os.getpid()}.partial.npy"
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(count, size[0], size[1], 3))
-    failures, warnings = decode(out)
-    out.flush()
-    del out
-    meta_partial = folder / f"{key}.{os.getpid()}.partial.json"
-    meta_partial.write_text(json.dumps({"failures": failures, "warnings": warnings, "count": count, "size": list(size)}))
-    os.replace(meta_partial, meta_path)
-    os.replace(partial, path)
-    return np.load(path, mmap_mode="r"), failures, warnings, path, count
+        complete = images.shape == shape and images.dtype == np.uint8 and {"failures", "warnings"} <= set(meta)
+    except (OSError, ValueError):  # truncated or foreign file (json.JSONDecodeError is a ValueError)
+        return None
+    return (images, meta) if complete else None
+
+
+def _remove_stale_partials(folder: Path, key: str, older_than_s: float = 3600) -> None:
+    """Partial files of this key left by killed runs; recent ones may belong to a run still writing."""
+    now = time.time()
+    for leftover in folder.glob(f"{key}.*.partial.*"):
+        try:
+            if now - leftover.stat().st_mtime > older_than_s:
+                leftover.unlink()
+        except OSError:
+            pass  # another run removed it first

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from shoulders.data.cache import cache_key, cached_images
-from shoulders.data.images import Size, decode_many
+from shoulders.data.images import Size, _target, decode_many
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 SPLIT_ORDER = ("train", "val", "test")
@@ -112,23 +113,41 @@ def _files_under(folder: Path) -> list[Path]:
     return files
 
 
-def _layout(root: Path) -> tuple[dict[str, Path], str]:
-    """Split folders to read ({"pool"} for class folders) and the sentence the report shows."""
+def _layout(root: Path) -> dict[str, Path]:
+    """The folders to read, by the split they feed: {"pool": ...} when the split is ours to make."""
     folders = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and _visible(p)}
     if "train" not in folders:
-        return {"pool": root}, "Class folders: split 70/15/15 into train/val/test, stratified by class."
+        return {"pool": root}
+    if "val" in folders and "validation" in folders:
+        raise DataError(f"{root} has both val/ and validation/: keep one of them (merge or delete the other).")
     val = folders.get("val") or folders.get("validation")
     test = folders.get("test")
     if test is not None and val is not None:
-        return {"train": folders["train"], "val": val, "test": test}, "train/, val/ and test/ used as given."
+        return {"train": folders["train"], "val": val, "test": test}
     if test is not None:
-        return {"train": folders["train"], "test": test}, "test/ is the test set; validation was carved from train/."
+        return {"train": folders["train"], "test": test}
     if val is not None:
+        return {"train": folders["train"], "test": val}  # no test/: the given val/ is the honest test set
+    return {"pool": folders["train"]}
+
+
+def _split_note(
+    folders: dict[str, Path], splits: dict[str, np.ndarray], val_fraction: float, test_fraction: float, seed: int
+) -> str:
+    """One sentence for the report: where each split came from."""
+    if "pool" in folders:
+        train = round(100 * (1 - val_fraction - test_fraction))
+        where = "Class folders" if folders["pool"].name.lower() != "train" else "Only train/"
         return (
-            {"train": folders["train"], "test": val},
-            f"No test/ folder: {val.name}/ is used as the test set; validation was carved from train/.",
+            f"{where}: split {train}/{100 * val_fraction:.0f}/{100 * test_fraction:.0f} into train/val/test, "
+            f"stratified by class (seed {seed})."
         )
-    return {"pool": folders["train"]}, "Only train/: split 70/15/15 into train/val/test, stratified by class."
+    if "val" in folders:
+        return f"{folders['train'].name}/, {folders['val'].name}/ and {folders['test'].name}/ used as given."
+    carved = f"validation was carved from {folders['train'].name}/ ({100 * val_fraction:.0f}% per class, seed {seed})"
+    if folders["test"].name.lower() == "test":
+        return f"{folders['test'].name}/ ({len(splits['test'])} images) is the test set; {carved}."
+    return f"No test/ folder: {folders['test'].name}/ ({len(splits['test'])} images) is used as the test set; {carved}."
 
 
 def _scan(root: Path, folders: dict[str, Path]) -> tuple[tuple[str, ...], list[_Candidate], list[BadFile]]:
@@ -141,7 +160,7 @@ def _scan(root: Path, folders: dict[str, Path]) -> tuple[tuple[str, ...], list[_
             f"{reference}/cats and {reference}/dogs, each holding that class's images."
         )
     candidates: list[_Candidate] = []
-    bad: list[BadFile] = []
+    bad = _stray_images(root, folders)
     for split, folder in folders.items():
         here = tuple(p.name for p in _class_folders(folder))
         if set(here) != set(classes):
@@ -152,11 +171,27 @@ def _scan(root: Path, folders: dict[str, Path]) -> tuple[tuple[str, ...], list[_
         for label, name in enumerate(classes):
             for path in _files_under(folder / name):
                 relative = path.relative_to(root).as_posix()
-                if path.suffix.lower() in IMAGE_EXTENSIONS:
-                    candidates.append(_Candidate(path, relative, label, split))
-                else:
+                if path.suffix.lower() not in IMAGE_EXTENSIONS:
                     bad.append(BadFile(relative, f"not an image file ({path.suffix or 'no extension'})"))
+                elif path.stat().st_size == 0:  # else every empty file would be a "duplicate" of the others
+                    bad.append(BadFile(relative, "empty file (0 bytes): remove it or copy the image again"))
+                else:
+                    candidates.append(_Candidate(path, relative, label, split))
     return classes, candidates, bad
+
+
+def _stray_images(root: Path, folders: dict[str, Path]) -> list[BadFile]:
+    """Images lying next to the class folders have no label: report them instead of skipping silently.
+
+    Other files there (README.md, LICENSE) are documentation, not data, and are ignored.
+    """
+    bad = []
+    for folder in sorted({root, *folders.values()}):
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and _visible(path) and path.suffix.lower() in IMAGE_EXTENSIONS:
+                reason = "not inside a class folder, so it has no label: move it into the folder of its class"
+                bad.append(BadFile(path.relative_to(root).as_posix(), reason))
+    return bad
 
 
 def _sha256(path: Path) -> str:
@@ -187,6 +222,15 @@ def _deduplicate(candidates: list[_Candidate], hashes: list[str]) -> tuple[list[
     return sorted(keep), duplicates
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Both held-out fractions in (0, 1) and leaving something to train on."""
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"val_fraction and test_fraction must each be in (0, 1) and sum to less than 1, e.g. 0.15 and 0.15. "
+            f"Received: {val_fraction} and {test_fraction}"
+        )
+
+
 def stratified_split(
     labels: np.ndarray, rows: np.ndarray, fractions: dict[str, float], seed: int, remainder: str = "train"
 ) -> dict[str, np.ndarray]:
@@ -206,12 +250,14 @@ def stratified_split(
     return {name: np.array(sorted(values), dtype=np.int64) for name, values in out.items()}
 
 
-def _check_class_sizes(classes: tuple[str, ...], labels: np.ndarray, rows: np.ndarray, where: str) -> None:
+def _check_class_sizes(
+    classes: tuple[str, ...], labels: np.ndarray, rows: np.ndarray, where: str, minimum: int = 2
+) -> None:
     for index, name in enumerate(classes):
         count = int((labels[rows] == index).sum())
         if count == 0:
             raise DataError(f"class {name!r} has no usable images in {where}: add images to it or remove the folder.")
-        if count < 2:
+        if count < minimum:
             raise DataError(
                 f"class {name!r} has only {count} usable image in {where}; need at least 2 (more like 20+ for a "
                 "useful model). Add images or remove the class."
@@ -240,15 +286,17 @@ def prepare(
     root = Path(data)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder. Give a folder of class subfolders (photos/cats, photos/dogs, ...).")
-    folders, note = _layout(root)
+    size = _target(image_size)[::-1]  # validates before any work; (height, width)
+    check_fractions(val_fraction, test_fraction)
+    folders = _layout(root)
     classes, candidates, bad = _scan(root, folders)
     if not candidates:
         raise DataError(f"no image files found under {root} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}).")
-    hashes = [_sha256(c.path) for c in candidates]
+    with ThreadPoolExecutor() as pool:  # hashlib releases the GIL on large reads
+        hashes = list(pool.map(_sha256, [c.path for c in candidates]))
     keep, duplicates = _deduplicate(candidates, hashes)
     kept = [candidates[i] for i in keep]
     kept_hashes = [hashes[i] for i in keep]
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     key = cache_key(list(zip((c.name for c in kept), kept_hashes)), size, crop_fraction)
     paths = [c.path for c in kept]
     images, failures, warnings, path, decoded = cached_images(
@@ -258,7 +306,8 @@ def prepare(
     bad += [BadFile(kept[index].name, reason) for index, reason in failures]
     labels = np.array([c.label for c in kept], dtype=np.int64)
     good = np.array([i for i in range(len(kept)) if i not in failed], dtype=np.int64)
-    splits = _split(kept, labels, good, classes, val_fraction, test_fraction, seed)
+    splits = _split(kept, labels, good, classes, folders, val_fraction, test_fraction, seed)
+    note = _split_note(folders, splits, val_fraction, test_fraction, seed)
     for name in SPLIT_ORDER:
         if len(splits[name]) == 0:
             raise DataError(f"the {name} split is empty: add more images (at least 3 per class) so each split gets some.")
@@ -279,7 +328,7 @@ def prepare(
     )
 
 
-def _split(kept, labels, good, classes, val_fraction, test_fraction, seed) -> dict[str, np.ndarray]:
+def _split(kept, labels, good, classes, folders, val_fraction, test_fraction, seed) -> dict[str, np.ndarray]:
     given = np.array([c.split for c in kept])
     if "pool" in given:
         _check_class_sizes(classes, labels, good, "the data")
@@ -287,8 +336,11 @@ def _split(kept, labels, good, classes, val_fraction, test_fraction, seed) -> di
     train_pool = good[given[good] == "train"]
     _check_class_sizes(classes, labels, train_pool, "train/")
     splits = {"test": good[given[good] == "test"]}
+    # Every class must be scored at the end: a class missing from the test set has no recall to report.
+    _check_class_sizes(classes, labels, splits["test"], f"{folders['test'].name}/", minimum=1)
     if "val" in given:
         splits.update(train=train_pool, val=good[given[good] == "val"])
+        _check_class_sizes(classes, labels, splits["val"], f"{folders['val'].name}/", minimum=1)
     else:
         splits.update(stratified_split(labels, train_pool, {"val": val_fraction}, seed))
     return {name: splits[name] for name in SPLIT_ORDER}

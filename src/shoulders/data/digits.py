@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from shoulders.data.cache import cached_images
-from shoulders.data.dataset import PreparedData, stratified_split
-from shoulders.data.images import Size
+from shoulders.data.dataset import PreparedData, check_fractions, stratified_split
+from shoulders.data.images import Size, _target
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -34,8 +34,9 @@ def load_digits(
     cache_dir: str | os.PathLike | None = None,
 ) -> PreparedData:
     """1,797 digits, classes "0".."9", split 70/15/15 stratified by ``seed``, cached at ``image_size``."""
+    size = _target(image_size)[::-1]  # (height, width), validated
+    check_fractions(val_fraction, test_fraction)
     pixels, labels = _digits()
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     digest = hashlib.sha256(pixels.tobytes() + labels.tobytes()).hexdigest()
 
     def render(out: np.ndarray) -> list:
@@ -53,7 +54,10 @@ def load_digits(
         labels=labels,
         names=tuple(f"digits/{i:04d}" for i in range(len(labels))),
         splits={name: splits[name] for name in ("train", "val", "test")},
-        split_note="scikit-learn digits (8x8 grayscale, upscaled to RGB): split 70/15/15, stratified by class.",
+        split_note=(
+            f"scikit-learn digits (8x8 grayscale, upscaled to RGB): split {100 * (1 - val_fraction - test_fraction):.0f}/"
+            f"{100 * val_fraction:.0f}/{100 * test_fraction:.0f}, stratified by class (seed {seed})."
+        ),
         source="digits",
         fingerprint=digest,
         cache_path=path,

@@ -26,8 +26,11 @@ def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 6
         task = bar.add_task("Extracting features", total=count)
         for start in range(0, count, batch_size):
             batch = np.asarray(images[start : start + batch_size])
-            out[start : start + len(batch)] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))
-            bar.advance(task, len(batch))
+            rows = len(batch)
+            if rows < batch_size and count > batch_size:  # pad: one batch shape, so one trace (~1.5 s each)
+                batch = np.concatenate([batch, np.zeros((batch_size - rows, *batch.shape[1:]), batch.dtype)])
+            out[start : start + rows] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))[:rows]
+            bar.advance(task, rows)
     return out
 
 

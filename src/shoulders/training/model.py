@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from shoulders.backbones import body, get, image_shape, preprocessing_layer
+from shoulders.backbones import BackboneSpec, body, get, image_shape, preprocessing_layer
 from shoulders.backbones.models import raw_pixel_input
 from shoulders.config import Augmentation
 
@@ -39,13 +39,15 @@ def build_classifier(
     dropout: float = 0.2,
     seed: int = 0,
     frozen_statistics: bool = True,
+    backbone_body: keras.Model | None = None,
 ) -> keras.Model:
     """The recipe's model, backbone frozen. Returns logits; train with a ``from_logits=True`` loss.
 
     The backbone is called with ``training=False`` always, so its BatchNorm layers use their
     ImageNet statistics in both phases (the BatchNorm trap of the Keras fine-tuning guide).
     ``frozen_statistics=False`` is only for the from-scratch baseline, whose random BatchNorm
-    has no statistics worth keeping and must learn them.
+    has no statistics worth keeping and must learn them. ``backbone_body``: an already built
+    ``backbones.body(backbone, image_size, weights)`` (built while the data decodes).
     """
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes. Received: {num_classes}")
@@ -55,7 +57,7 @@ def build_classifier(
     if augmentation is not None and augmentation.enabled:
         x = augmentation_block(augmentation, seed)(x)
     x = preprocessing_layer(spec)(x)
-    backbone_model = body(backbone, image_size, weights)
+    backbone_model = backbone_body if backbone_body is not None else body(backbone, image_size, weights)
     backbone_model.trainable = False
     x = backbone_model(x, training=False) if frozen_statistics else backbone_model(x)
     x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
@@ -76,6 +78,19 @@ def feature_model(model: keras.Model) -> keras.Model:
     """Raw pixels -> pooled features, sharing the classifier's own layers (so cached features are
     exactly what the classifier computes at inference)."""
     return keras.Model(model.input, model.get_layer(POOL_LAYER).output, name="features")
+
+
+def fast_feature_model(model: keras.Model, spec: BackboneSpec) -> keras.Model:
+    """`feature_model` in the backbone's inference form when it has one (BatchNorm folded into the
+    convolutions): the same function to float rounding (~1e-5), about twice as fast on a CPU. Only
+    for a frozen backbone: it is a copy, so later fine-tuning does not reach it."""
+    if spec.inference_body is None:
+        return feature_model(model)
+    inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
+    x = model.get_layer(f"{spec.name}_preprocessing")(inputs)
+    x = spec.inference_body(backbone_of(model))(x, training=False)
+    outputs = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
+    return keras.Model(inputs, outputs, name="features_folded")
 
 
 def head_model(model: keras.Model) -> keras.Model:

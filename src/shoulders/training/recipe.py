@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +19,9 @@ from shoulders.io import save_weights
 from shoulders.run import Run, RunFolder, new_run_path
 from shoulders.training import guardrails, phases
 from shoulders.training.batches import ArrayBatches
-from shoulders.training.callbacks import ResumableEarlyStopping, RichProgress
+from shoulders.training.callbacks import FeatureValidation, ResumableEarlyStopping, RichProgress
 from shoulders.training.features import cached_features, feature_cache_dir
-from shoulders.training.model import HEAD_LAYERS, build_classifier, feature_model, head_model
+from shoulders.training.model import HEAD_LAYERS, build_classifier, fast_feature_model, head_model
 
 
 class ResumeError(ValueError):
@@ -41,17 +41,23 @@ class FeaturePath:
     """The frozen backbone's features and the head trained on them: while the backbone stays frozen,
     ``head(features(x))`` is exactly the final model, so evaluation reuses the cached features."""
 
-    extractor: keras.Model
     head: keras.Model
     cached: dict[str, np.ndarray]
-    key: list[str]
-    cache_dir: Path
 
-    def probabilities(self, data: PreparedData, split: str, batch_size: int) -> np.ndarray:
-        if split not in self.cached:
-            images, _ = data.subset(split)
-            self.cached[split], _ = cached_features(self.extractor, images, [*self.key, split, _rows_digest(data, split)], self.cache_dir)
-        return softmax(np.asarray(self.head.predict(self.cached[split], batch_size=max(batch_size, 256), verbose=0)))
+    @classmethod
+    def compute(cls, model: keras.Model, config: RunConfig, data: PreparedData, splits: tuple[str, ...]) -> FeaturePath:
+        """Features of ``splits`` in one pass (one batch shape, one trace), from the cache when seen before."""
+        extractor = fast_feature_model(model, backbones.get(config.backbone))
+        rows = np.concatenate([data.splits[split] for split in splits])
+        names = "\n".join(data.names[row] for row in rows)
+        key = [data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), names]
+        features, _ = cached_features(extractor, data.images[rows], key, feature_cache_dir(config.cache_dir))
+        bounds = np.cumsum([len(data.splits[split]) for split in splits])[:-1]
+        return cls(head_model(model), dict(zip(splits, np.split(features, bounds))))
+
+    def probabilities(self, split: str) -> np.ndarray:
+        kernel, bias = self.head.get_layer("logits").get_weights()  # dropout is the identity at inference
+        return softmax(self.cached[split] @ kernel + bias)
 
 
 def crop_fraction(config: RunConfig) -> float:
@@ -74,26 +80,30 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
     started = time.perf_counter()
     spec = backbones.get(config.backbone)
     image_size = backbones.image_shape(spec, config.image_size)[0]
-    data = load_data(config, image_size, progress)
+    weights = None if config.strategy == "scratch" else config.weights
+    keras.utils.set_random_seed(config.seed)
+    with ThreadPoolExecutor(1) as pool:  # decoding (in C, GIL released) overlaps building the backbone
+        pending = pool.submit(load_data, config, image_size, progress)
+        body = backbones.body(config.backbone, image_size, weights)
+        data = pending.result()
     folder.write_data(data)
     if not resume:
         folder.write_config(config, extra={"image_size_used": image_size, "crop_fraction_used": crop_fraction(config)})
-    keras.utils.set_random_seed(config.seed)
     model = build_classifier(
         config.backbone,
         len(data.classes),
         image_size=image_size,
-        weights=None if config.strategy == "scratch" else config.weights,
+        weights=weights,
         augmentation=config.augmentation if config.augment else None,
         dropout=config.dropout,
         seed=config.seed,
         frozen_statistics=config.strategy != "scratch",
+        backbone_body=body,
     )
     train_started = time.perf_counter()
     phase1, phase2, details = _run_strategy(model, spec, config, data, folder, progress, console)
     train_seconds = time.perf_counter() - train_started
-    backbone_unchanged = phase2.epochs_run == 0 and config.strategy in ("two-phase", "feature-extraction")
-    metrics = _evaluate(model, data, config, phase1.features if backbone_unchanged else None)
+    metrics = _evaluate(model, data, config, phase1.features)
     metrics.update(
         details,
         train_seconds=round(train_seconds, 2),
@@ -163,10 +173,6 @@ def _weights_sha(config: RunConfig) -> str:
     return "" if config.strategy == "scratch" else backbones.weights_sha256(config.backbone, config.weights)
 
 
-def _rows_digest(data: PreparedData, split: str) -> str:
-    return hashlib.sha256("\n".join(data.names[row] for row in data.splits[split]).encode()).hexdigest()
-
-
 def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
     """Head only, backbone frozen. Without augmentation the backbone's features are computed once."""
     state = folder.state()
@@ -188,20 +194,18 @@ def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
 
 
 def _fit_cached_features(model, config, data, folder, progress, console) -> PhaseResult:
-    key = [data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), str(data.cache_path)]
-    features = FeaturePath(feature_model(model), head_model(model), {}, key, feature_cache_dir(config.cache_dir))
-    for split in ("train", "val"):
-        images, _ = data.subset(split)
-        features.cached[split], _ = cached_features(features.extractor, images, [*key, split, _rows_digest(data, split)], features.cache_dir)
+    backbone_stays_frozen = config.strategy == "feature-extraction" or config.epochs_finetune == 0
+    splits = ("train", "val", "test") if backbone_stays_frozen else ("train", "val")
+    features = FeaturePath.compute(model, config, data, splits)
     head = features.head
     phases.compile_model(head, config.lr)
     result = _fit(
-        head, ArrayBatches(features.cached["train"], data.subset("train")[1], config.batch_size, shuffle=True, seed=config.seed),
-        (features.cached["val"], data.subset("val")[1]), folder, "phase1", 0, config.epochs_head, config, progress, console,
+        head, (features.cached["train"], data.subset("train")[1]), (features.cached["val"], data.subset("val")[1]),
+        folder, "phase1", 0, config.epochs_head, config, progress, console,
     )
     model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
     result.trainable_params = phases.trainable_params(head)
-    result.features = features
+    result.features = features if backbone_stays_frozen else None
     return result
 
 
@@ -217,27 +221,39 @@ def _fit_images(model, config, data, folder, phase, lr, initial_epoch, epochs, p
 
 
 def _fit(model, train, validation, folder, phase, initial_epoch, epochs, config, progress, console) -> PhaseResult:
-    """One phase of ``fit``, guarded, resumable, with early stopping on val loss and best weights restored."""
+    """One phase of ``fit``, guarded, with early stopping on val loss and the best weights restored.
+
+    Training on images is resumable (state on disk after every epoch). A head on cached features
+    trains in seconds, so it keeps its best weights in memory: after a kill it simply runs again.
+    """
     guardrails.assert_compiled_for_current_trainables(model)
-    state_dir = folder.state_path / phase
-    stopper = ResumableEarlyStopping(state_dir, config.patience)
+    on_features = isinstance(train, tuple)
+    if on_features:
+        stopper = keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
+        resume_callbacks = [FeatureValidation(*validation), stopper]
+        validation = None
+    else:
+        state_dir = folder.state_path / phase
+        stopper = ResumableEarlyStopping(state_dir, config.patience)
+        backup = keras.callbacks.BackupAndRestore(str(state_dir / "backup"), double_checkpoint=True)
+        resume_callbacks = [stopper, backup]
     # Order matters for a kill between callbacks: the epoch is logged before it is backed up, so at
     # worst an epoch is re-run (its log line replaced), never skipped.
-    callbacks = [
-        folder.epoch_logger(phase),
-        stopper,
-        keras.callbacks.BackupAndRestore(str(state_dir / "backup"), double_checkpoint=True),
-        RichProgress(phase, initial_epoch + epochs, console, enabled=progress),
-    ]
+    callbacks = [folder.epoch_logger(phase), *resume_callbacks, RichProgress(phase, initial_epoch + epochs, console, enabled=progress)]
+    x, y = train if on_features else (train, None)
     model.fit(
-        train,
+        x,
+        y,
+        batch_size=config.batch_size if on_features else None,
+        shuffle=True,
         validation_data=validation,
         initial_epoch=initial_epoch,
         epochs=initial_epoch + epochs,
         callbacks=callbacks,
         verbose=0,
     )
-    stopper.restore_best()
+    if not on_features:
+        stopper.restore_best()
     return PhaseResult(folder.last_epoch(phase, initial_epoch), folder.phase_history(phase))
 
 
@@ -247,7 +263,7 @@ def _evaluate(model, data: PreparedData, config: RunConfig, features: FeaturePat
     for split in ("test", "val"):
         _, labels = data.subset(split)
         if features is not None:
-            probabilities = features.probabilities(data, split, config.batch_size)
+            probabilities = features.probabilities(split)
         else:
             probabilities = predict_probabilities(model, data.subset(split)[0], config.batch_size)
         result = classification_metrics(labels, probabilities, data.classes)
