@@ -122,7 +122,6 @@ def main() -> None:
                 rates[name].append(rate)
                 print(f"  round {round_ + 1}/{args.rounds} {name:9s}: {rate:7.1f} images/s", flush=True)
         bare_rates, shoulders_rates = rates["bare"], rates["shoulders"]
-        del shoulders_input
 
     bare_rate = statistics.median(bare_rates)
     shoulders_rate = statistics.median(shoulders_rates)

@@ -16,20 +16,7 @@ from PIL import Image
 from shoulders.data import DataError, ImageDecodeError, decode_many, load_digits, load_image, prepare
 from shoulders.data import images as images_module
 from shoulders.data.cache import cached_images
-
-
-def _photo(path: Path, seed: int, size: int = 24) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    return path
-
-
-def _classes(root: Path, counts: dict[str, int], seed: int = 0) -> Path:
-    for offset, (name, count) in enumerate(counts.items()):
-        for index in range(count):
-            _photo(root / name / f"{index:03d}.png", seed * 10_000 + offset * 1000 + index)
-    return root
+from test_dataset import _classes, _photo  # same folder: the shared photo makers
 
 
 def _gif_bytes(frames: int = 1) -> bytes:

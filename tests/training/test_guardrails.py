@@ -1,6 +1,5 @@
 """Each rule of the recipe is enforced: break it and training refuses to start."""
 
-import keras
 import numpy as np
 import pytest
 
