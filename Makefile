@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench compare
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP)
 # The main job, offline: fine-tune EfficientNet-Lite0 (bundled ImageNet weights) on scikit-learn's digits.
 demo: $(STAMP)
 	$(BIN)/shoulders train --dataset digits --image-size 96
+
+compare: $(STAMP)
+	$(BIN)/shoulders compare ../shared/datasets/hymenoptera --seeds 3
 
 bench: $(STAMP)
 	$(BIN)/python bench/feature_throughput.py

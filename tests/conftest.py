@@ -35,3 +35,9 @@ def cache_dir(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("SHOULDERS_CACHE", str(path))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tracking_store(tmp_path_factory):
+    """One MLflow store for the session: each new SQLite store costs ~3 s to create."""
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from shoulders.run import Run
 
 __version__ = "0.1.0"
-__all__ = ["backbones", "load_run", "train"]
+__all__ = ["backbones", "compare", "load_run", "train"]
 
 
 def train(data: str | os.PathLike, *, backbone: str = "efficientnet_lite0", out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True, **options: Any) -> Run:
@@ -43,6 +43,13 @@ def train(data: str | os.PathLike, *, backbone: str = "efficientnet_lite0", out:
     options.pop("augment", None)
     config = RunConfig(data=str(data), backbone=backbone, out=str(out) if out else None, **options)
     return run_recipe(config, resume=resume, progress=progress)
+
+
+def compare(data: str | os.PathLike, **options: Any) -> dict:
+    """Feature extraction vs two-phase vs from scratch on the same splits; see `shoulders.evaluation.compare`."""
+    from shoulders.evaluation.compare import compare as _compare
+
+    return _compare(data, **options)
 
 
 def load_run(path: str | os.PathLike) -> Run:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from shoulders.cli import backbones_commands, train_commands
+from shoulders.cli import (
+    backbones_commands,
+    compare_commands,
+    export_commands,
+    runs_commands,
+    serve_commands,
+    train_commands,
+)
 
 app = typer.Typer(
     name="shoulders",
@@ -16,6 +23,10 @@ app = typer.Typer(
 )
 backbones_commands.register(app)
 train_commands.register(app)
+export_commands.register(app)
+serve_commands.register(app)
+compare_commands.register(app)
+runs_commands.register(app)
 
 
 def main() -> None:

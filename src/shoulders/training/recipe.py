@@ -16,6 +16,7 @@ from shoulders.config import RunConfig
 from shoulders.data import PreparedData, load_digits, prepare
 from shoulders.evaluation.metrics import classification_metrics, softmax
 from shoulders.io import save_weights
+from shoulders.reporting.publish import publish_run
 from shoulders.run import Run, RunFolder, new_run_path
 from shoulders.training import guardrails, phases
 from shoulders.training.batches import ArrayBatches
@@ -120,6 +121,7 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
         weights_sha256=details.get("weights_sha256", ""),
     )
     folder.finish(model, phase1.history + phase2.history, metrics)
+    publish_run(folder.path, console)  # report.html + MLflow lineage; failures are reported, never fatal
     return Run.load(folder.path)
 
 
@@ -239,7 +241,13 @@ def _fit(model, train, validation, folder, phase, initial_epoch, epochs, config,
         resume_callbacks = [stopper, backup]
     # Order matters for a kill between callbacks: the epoch is logged before it is backed up, so at
     # worst an epoch is re-run (its log line replaced), never skipped.
-    callbacks = [folder.epoch_logger(phase), *resume_callbacks, RichProgress(phase, initial_epoch + epochs, console, enabled=progress)]
+    first = resume_callbacks[:1] if on_features else []  # FeatureValidation adds val_* before anyone reads logs
+    callbacks = [
+        *first,
+        folder.epoch_logger(phase),
+        *resume_callbacks[len(first):],
+        RichProgress(phase, initial_epoch + epochs, console, enabled=progress),
+    ]
     x, y = train if on_features else (train, None)
     model.fit(
         x,

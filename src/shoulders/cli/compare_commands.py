@@ -1,0 +1,70 @@
+"""`shoulders compare`: feature extraction vs two-phase fine-tuning vs from scratch, honestly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shoulders.cli.console import stderr_console, stdout_console
+
+console = stderr_console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+
+
+def compare(
+    data: Annotated[Path, typer.Argument(help="A folder of class subfolders (or with train/ and test/ or val/ inside).")],
+    backbone: Annotated[str, typer.Option(help="A registered backbone (`shoulders backbones`).")] = "efficientnet_lite0",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy (0..N-1); N > 1 gives mean ± sd.")] = 1,
+    sizes: Annotated[str | None, typer.Option(help="Data-efficiency curve: training images per class, e.g. 50,200,all.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (scratch trains epochs-head + epochs-finetune).")] = 20,
+    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2.")] = 10,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = 3,
+    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam); scratch uses it throughout.")] = 1e-3,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Augmentation for every strategy alike.")] = True,
+    out: Annotated[Path | None, typer.Option(help="Compare folder (default: runs/compare-<timestamp>).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Train feature extraction, two-phase fine-tuning and from-scratch on the same splits; print and save the table."""
+    from shoulders.cli.train_commands import _user_errors
+    from shoulders.evaluation.compare import compare as run_compare
+
+    result = _user_errors(
+        lambda: run_compare(
+            data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, progress=not quiet, console=console,
+            image_size=image_size, batch_size=batch_size, epochs_head=epochs_head, epochs_finetune=epochs_finetune,
+            patience=patience, lr=lr, augment=augment, cache_dir=str(cache_dir) if cache_dir else None,
+        )
+    )
+    print_comparison(result)
+
+
+def print_comparison(result: dict) -> None:
+    from shoulders.reporting.html import accuracy_text, format_row
+
+    seeds = len(result["seeds"])
+    table = Table(title=f"{result['data']} with {result['backbone']}: test accuracy over {seeds} seed{'s' if seeds > 1 else ''} (mean ± sd)", title_justify="left")
+    for column in ("strategy", "test accuracy", "seeds", "train time (mean)", "trainable params", "total params"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for row in result["table"]:
+        table.add_row(*format_row(row))
+    out = stdout_console()
+    out.print(table)
+    curve = [row for row in result.get("curve", [])]
+    if any(row["size"] != "all" for row in curve):
+        efficiency = Table(title="Data efficiency (same test set at every size)", title_justify="left")
+        for column in ("strategy", "images per class", "test accuracy", "seeds"):
+            efficiency.add_column(column)
+        for row in curve:
+            efficiency.add_row(row["strategy"], f"{row['train_images_per_class']:g}", accuracy_text(row), str(row["seeds"]))
+        out.print(efficiency)
+    folder = Path(result["path"])
+    out.print(f"comparison: {folder / 'comparison.json'}   report: {folder / 'report.html'}")

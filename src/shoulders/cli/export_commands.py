@@ -1,0 +1,62 @@
+"""`shoulders export`: write a verified SavedModel / TFLite export into RUN/exports/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shoulders.cli.console import stderr_console, stdout_console
+
+console = stderr_console()
+FORMAT_NAMES = ("savedmodel", "tflite", "onnx")
+QUANTIZE_NAMES = ("none", "float16", "dynamic", "int8")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+def export(
+    run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMAT_NAMES)}.")] = "savedmodel",
+    quantize: Annotated[str, typer.Option(help=f"TFLite only: {', '.join(QUANTIZE_NAMES)} (int8: full integer, calibrated on training images).")] = "none",
+) -> None:
+    """Export a run and verify it on the run's test split; the figures go to RUN/exports/manifest.json."""
+    from shoulders.export import ExportUnavailableError, ExportVerificationError, export_run
+    from shoulders.run import RunNotFoundError
+
+    if format not in FORMAT_NAMES:
+        raise typer.BadParameter(f"unknown format {format!r}; choose one of: {', '.join(FORMAT_NAMES)}", param_hint="--format")
+    if quantize not in QUANTIZE_NAMES:
+        raise typer.BadParameter(f"unknown quantization {quantize!r}; choose one of: {', '.join(QUANTIZE_NAMES)}", param_hint="--quantize")
+    try:
+        entry = export_run(run_path, format, quantize)
+    except ExportVerificationError as error:
+        console.print(f"[red]export failed verification:[/] {error}")
+        raise typer.Exit(1) from None
+    except (ExportUnavailableError, RunNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    print_entry(run_path, entry)
+
+
+def print_entry(run_path: Path, entry: dict) -> None:
+    out = stdout_console()
+    out.print(f"wrote {run_path / entry['path']} ({entry['bytes'] / 1e6:.1f} MB) in {entry['seconds']:.0f} s")
+    for name, signature in entry.get("signatures", {}).items():
+        inputs = ", ".join(f"{key}: {spec}" for key, spec in signature["inputs"].items())
+        outputs = ", ".join(f"{key}: {spec}" for key, spec in signature["outputs"].items())
+        out.print(f"signature [bold]{name}[/]: inputs {inputs} -> outputs {outputs}")
+    table = Table(title="verification on the test split (against the Keras model)", title_justify="left")
+    for column in ("check", "images", "accuracy", "keras", "drop (pt)", "max |dp|", "top-1 agree", "result"):
+        table.add_column(column)
+    for name, result in entry["verification"].items():
+        table.add_row(
+            name, str(result["test_images"]), f"{result['test_accuracy']:.4f}", f"{result['keras_test_accuracy']:.4f}",
+            f"{result['accuracy_drop'] * 100:+.1f}", f"{result['max_probability_difference']:.2e}", f"{result['top1_agreement']:.3f}",
+            "[green]passed[/]" if result["passed"] else "[red]FAILED[/]",
+        )
+    out.print(table)

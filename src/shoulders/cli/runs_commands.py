@@ -1,0 +1,93 @@
+"""`shoulders runs`: the runs an MLflow store knows (`--sync` logs runs whose tracking failed), `runs show ID`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shoulders.cli.console import stderr_console, stdout_console
+
+console = stderr_console()
+runs_app = typer.Typer(help="Runs recorded in the MLflow tracking store (lineage).", no_args_is_help=False)
+
+TrackingUri = Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///ROOT/mlflow.db).")]
+Root = Annotated[Path, typer.Option(help="The folder holding the runs (and, by default, mlflow.db).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(runs_app, name="runs")
+
+
+def _uri(tracking_uri: str | None, root: Path) -> str:
+    from shoulders.tracking import default_tracking_uri
+
+    return tracking_uri or default_tracking_uri(root=root)
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    tracking_uri: TrackingUri = None,
+    root: Root = Path("runs"),
+    sync: Annotated[bool, typer.Option("--sync", help="First log every run under ROOT that holds tracking_pending.json.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs, newest first.")] = 50,
+) -> None:
+    """List runs: id, date, backbone, strategy, test accuracy, data fingerprint, compare group."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from shoulders.tracking import list_runs, sync_pending
+
+    if sync:
+        synced = sync_pending(root, tracking_uri)
+        for path, record, line in synced:
+            console.print(f"{path}: {line}")
+        if not synced:
+            console.print(f"nothing to sync: no tracking_pending.json under {root}")
+        if any(record is None for _, record, _ in synced):
+            raise typer.Exit(1)
+    uri = _uri(tracking_uri, root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        console.print(f"no tracking store at {uri}: train a run first, or pass --root / --tracking-uri.")
+        raise typer.Exit(1)
+    rows = list_runs(uri, max_results=limit)
+    table = Table(title=f"Runs in {uri}", title_justify="left")
+    for column in ("id", "date", "backbone", "strategy", "test accuracy", "data fingerprint", "compare group", "name"):
+        table.add_column(column, no_wrap=column in ("id", "date"))
+    for row in rows:
+        date = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["start_time"] / 1000))
+        accuracy = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
+        table.add_row(row["id"], date, row["backbone"], row["strategy"], accuracy, row["dataset_fingerprint"][:12], row["compare_group"], row["name"])
+    stdout_console().print(table)
+
+
+@runs_app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="A run id from `shoulders runs`.")],
+    tracking_uri: TrackingUri = None,
+    root: Root = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Everything logged for one run: params (lineage), final metrics, tags, where its artifacts are."""
+    from shoulders.tracking import get_run
+
+    try:
+        run = get_run(_uri(tracking_uri, root), run_id)
+    except LookupError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(run, indent=2))
+        return
+    table = Table(title=f"Run {run['id']} ({run['name']}, {run['status']})", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for section in ("params", "metrics", "tags"):
+        for key, value in run[section].items():
+            table.add_row(f"{section[:-1]}: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("artifacts", run["artifact_uri"])
+    stdout_console().print(table)

@@ -1,0 +1,54 @@
+"""`shoulders serve`: the HTTP server for a run (see `shoulders.serving`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shoulders.cli.console import stderr_console
+
+console = stderr_console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network (set an --api-key).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    format: Annotated[str, typer.Option("--format", help="keras, savedmodel or tflite (exports must exist and have passed verification).")] = "keras",
+    quantize: Annotated[str | None, typer.Option(help="Which TFLite export (default: the most precise one present).")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Micro-batching: most images in one forward pass (1 turns batching off).")] = 16,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="Micro-batching: longest wait for more requests after the first.")] = 5.0,
+    max_queue: Annotated[int, typer.Option(min=1, help="Requests waiting beyond this get 503.")] = 256,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds before a waiting request gets 504.")] = 30.0,
+    max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body accepted (413 beyond).")] = 10.0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Largest image accepted, in pixels (decompression bombs get 413).")] = 40_000_000,
+    api_key: Annotated[str | None, typer.Option(envvar="SHOULDERS_API_KEY", help="Require this key (X-API-Key header) on predict routes.", show_default=False)] = None,
+) -> None:
+    """Serve a run over HTTP: POST /predict, TF Serving's /v1/models/NAME:predict, /metadata, /healthz and a page at /."""
+    import uvicorn
+
+    from shoulders.data.images import MAX_PIXELS
+    from shoulders.run import RunNotFoundError, load_run
+    from shoulders.serving import ExportMissingError, Limits, ServeSettings, create_app
+
+    settings = ServeSettings(
+        format=format, quantize=quantize, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
+        api_key=api_key or None,
+        limits=Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=min(max_pixels, MAX_PIXELS)),
+    )
+    try:
+        app = create_app(load_run(run_path), settings)
+    except (RunNotFoundError, ExportMissingError, ValueError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
+        console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach it can use it.")
+    console.print(f"serving {run_path} ({format}) on http://{host}:{port}/  (pid {os.getpid()})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,239 @@
+"""report.html for a run and for a comparison: one self-contained file (inline CSS, base64 PNGs), so it
+can be mailed, attached to a ticket or opened years later without this package or a network."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shoulders.io import read_json
+from shoulders.reporting import figures
+
+REPORT_FILE = "report.html"
+GALLERY_SIZE = 12
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left;font-size:14px}
+th{background:#f3f3f3}.num{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:14px}
+.headline{font-size:20px;background:#eef5ee;padding:10px 14px;border-radius:6px;display:inline-block}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:6px;width:150px;font-size:12px}
+.card img{width:140px;height:140px;image-rendering:auto}.bad{color:#b00}code{font-size:12px;word-break:break-all}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"num" if i >= numeric_from else ""}">{_e(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _page(title: str, sections: list[str]) -> str:
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>{''.join(sections)}</body></html>"
+    )
+
+
+def run_report(run_path: str | os.PathLike) -> str:
+    """The run's page: headline, curves, confusion matrix, per-class table, worst errors, data, lineage."""
+    from shoulders.run import load_run
+
+    run = load_run(run_path)
+    metrics, test = run.metrics, run.metrics["test"]
+    data = read_json(run.path / "data.json")
+    config = read_json(run.path / "config.json")
+    bad_files = read_json(run.path / "bad_files.json")
+    sections = [
+        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test images no '
+        f'choice looked at &middot; macro F1 {metrics["test_macro_f1"]:.4f} &middot; val accuracy {metrics["val_accuracy"]:.4f}</p>',
+        _table(
+            ["backbone / strategy", "image size", "epochs (phase 1 + phase 2)", "trainable params", "total params", "train time"],
+            [[
+                f'{metrics["backbone"]} / {metrics["strategy"]}', f'{metrics["image_size"]} px',
+                f'{metrics["epochs_phase1"]} + {metrics["epochs_phase2"]}',
+                _trainable(metrics),
+                f'{metrics["total_params"]:,}', f'{metrics["train_seconds"]:.1f} s',
+            ]],
+            numeric_from=9,
+        ),
+        "<h2>Training curves</h2>",
+        _img(figures.training_curves(run.history, metrics.get("phase2_start_epoch")), "training curves"),
+        _curves_note(metrics),
+        "<h2>Confusion matrix (test)</h2>",
+        _img(figures.confusion_matrix(test["confusion_matrix"], run.classes), "confusion matrix"),
+        "<h2>Per-class metrics (test)</h2>",
+        _table(
+            ["class", "precision", "recall", "F1", "support"],
+            [[name, f'{r["precision"]:.3f}', f'{r["recall"]:.3f}', f'{r["f1"]:.3f}', r["support"]] for name, r in test["per_class"].items()],
+        ),
+        f'<p class="note">Expected calibration error: {test.get("expected_calibration_error", float("nan")):.3f} (0 is perfectly calibrated).</p>',
+        "<h2>Worst test errors</h2>",
+        _gallery(run),
+        "<h2>Data</h2>",
+        _data_section(data, bad_files),
+        "<h2>Lineage</h2>",
+        _lineage_section(run.path, config, metrics, data),
+    ]
+    return _page(f"shoulders run {run.name}", sections)
+
+
+def _trainable(metrics: dict) -> str:
+    phase1, phase2 = metrics["trainable_params_phase1"], metrics["trainable_params_phase2"]
+    return f"{phase1:,} then {phase2:,}" if phase2 else f"{phase1:,}"
+
+
+def _curves_note(metrics: dict) -> str:
+    if metrics.get("phase2_start_epoch") is None:
+        return f'<p class="note">One phase ({_e(metrics["strategy"])}): no fine-tuning start to mark.</p>'
+    return (
+        '<p class="note">Both phases on one axis; the dashed line marks where the top blocks were unfrozen '
+        "and fine-tuning began at the lower learning rate.</p>"
+    )
+
+
+def _gallery(run) -> str:
+    """The misclassified test images, most confident first: where the model is wrong and sure of it."""
+    from shoulders.training.recipe import load_data
+
+    errors = [p for p in run.metrics.get("test_predictions", []) if p["true"] != p["predicted"]]
+    errors.sort(key=lambda p: -p["confidence"])
+    if not errors:
+        return '<p class="note">No test image was misclassified.</p>'
+    try:
+        data = load_data(run.config, run.image_size, progress=False)
+    except Exception as error:  # the data moved or changed: the numbers still stand, only the thumbnails are missing
+        rows = [[p["file"], p["true"], p["predicted"], f'{p["confidence"]:.3f}'] for p in errors[:GALLERY_SIZE]]
+        return f'<p class="note">Images unavailable ({_e(error)}).</p>' + _table(["file", "true", "predicted", "confidence"], rows, 9)
+    row_of = {name: row for row, name in enumerate(data.names)}
+    cards = []
+    for prediction in errors[:GALLERY_SIZE]:
+        row = row_of.get(prediction["file"])
+        picture = _img(figures.image_png(data.images[row]), prediction["file"]) if row is not None else "(image missing)"
+        cards.append(
+            f'<div class="card">{picture}<div><code>{_e(prediction["file"])}</code></div>'
+            f'<div>true: <b>{_e(prediction["true"])}</b></div><div class="bad">predicted: <b>{_e(prediction["predicted"])}</b></div>'
+            f'<div>confidence {prediction["confidence"]:.3f}</div></div>'
+        )
+    shown = f"{min(len(errors), GALLERY_SIZE)} of {len(errors)}"
+    return f'<p class="note">{shown} misclassified test images, most confident first.</p><div class="gallery">{"".join(cards)}</div>'
+
+
+def _data_section(data: dict, bad_files: list[dict]) -> str:
+    counts = data.get("class_counts", {})
+    splits = [s for s in ("train", "val", "test") if s in counts] + [s for s in counts if s not in ("train", "val", "test")]
+    classes = data.get("classes") or (list(next(iter(counts.values()))) if counts else [])
+    rows = [[name, *(counts[split].get(name, 0) for split in splits)] for name in classes]
+    parts = [f'<p class="note">{_e(data.get("split_note", ""))} Source: <code>{_e(data.get("source", ""))}</code>; fingerprint <code>{_e(data.get("fingerprint", ""))}</code>.</p>']
+    parts.append(_table(["class", *splits], rows))
+    parts.append(f"<p>Skipped (unreadable) files: {len(bad_files)}</p>")
+    if bad_files:
+        parts.append(_table(["file", "reason"], [[b["path"], b["reason"]] for b in bad_files], 9))
+    suspicious = data.get("suspicious_files", [])
+    parts.append(f"<p>Kept but suspicious: {len(suspicious)}</p>")
+    if suspicious:
+        parts.append(_table(["file", "why"], [[s["path"], s["note"]] for s in suspicious], 9))
+    duplicates = data.get("duplicates", [])
+    parts.append(f"<p>Exact duplicates found and resolved: {len(duplicates) if isinstance(duplicates, list) else duplicates}</p>")
+    if isinstance(duplicates, list) and duplicates:
+        parts.append(_table(["kind", "kept", "dropped"], [[d["kind"], d["kept"], ", ".join(d["dropped"])] for d in duplicates], 9))
+    return "".join(parts)
+
+
+def _lineage_section(path: Path, config: dict, metrics: dict, data: dict) -> str:
+    from shoulders.tracking.lineage import default_tracking_uri
+
+    rows = [
+        ["run folder", str(path.resolve())],
+        ["backbone", config["backbone"]],
+        ["pretrained weights", "none (random init)" if config["strategy"] == "scratch" else config.get("weights")],
+        ["weights sha256", metrics.get("weights_sha256") or "none"],
+        ["dataset fingerprint", data.get("fingerprint", "")],
+        ["seed", config["seed"]],
+        ["learning rates", f'phase 1: {metrics.get("lr_phase1")}, phase 2: {metrics.get("lr_phase2")}'],
+        ["unfrozen blocks", ", ".join(metrics.get("unfrozen_blocks") or []) or "none"],
+        ["fine-tuning started at epoch", metrics.get("phase2_start_epoch")],
+        ["package versions", ", ".join(f"{k} {v}" for k, v in config.get("versions", {}).items())],
+        ["MLflow store (default)", default_tracking_uri(path)],
+    ]
+    full = html.escape(json.dumps({k: v for k, v in config.items() if k != "versions"}, indent=1))
+    return _table(["what", "value"], rows, 9) + f"<details><summary>config.json</summary><pre>{full}</pre></details>"
+
+
+def compare_report(folder: str | os.PathLike) -> str:
+    """The comparison's page: the table (mean +- sd over seeds), the bars, the data-efficiency curve, the runs."""
+    from shoulders.evaluation.compare import load_comparison
+
+    result = load_comparison(folder)
+    table = result.get("table", [])
+    sections = [
+        f'<p class="note">Data <code>{_e(result["data"])}</code>, backbone {_e(result["backbone"])}, seeds '
+        f'{_e(result["seeds"])}; every strategy trained on the same split per seed and scored on the same test set. '
+        f'Status: {_e(result["status"])}.</p>',
+        "<h2>Strategies</h2>",
+        _table(["strategy", "test accuracy", "seeds", "train time (mean)", "trainable params", "total params"], [format_row(row) for row in table]),
+    ]
+    if table:
+        sections.append(_img(figures.comparison_bars(table), "test accuracy by strategy"))
+    sections.append(f'<p class="note">{_e(result.get("note", ""))}</p>')
+    curve = result.get("curve", [])
+    if any(row["size"] != "all" for row in curve):
+        sections += [
+            "<h2>Data efficiency</h2>",
+            _table(
+                ["strategy", "images per class", "test accuracy", "seeds"],
+                [[r["strategy"], f'{r["train_images_per_class"]:g}', accuracy_text(r), r["seeds"]] for r in curve],
+            ),
+            _img(figures.efficiency_curve(curve), "data efficiency curve"),
+        ]
+    runs = [
+        [Path(r["path"]).name, r["strategy"], r["seed"], r["size"], f'{r["test_accuracy"]:.4f}', f'{r["train_seconds"]:.1f} s']
+        for r in result.get("runs", [])
+    ]
+    sections += ["<h2>Runs</h2>", _table(["run (its own report.html inside)", "strategy", "seed", "size", "test accuracy", "train time"], runs, 2)]
+    return _page(f"shoulders comparison {result['name']}", sections)
+
+
+def accuracy_text(row: dict) -> str:
+    sd = row.get("test_accuracy_sd")
+    return f'{row["test_accuracy_mean"]:.4f}' + (f" ± {sd:.4f}" if sd is not None else "")
+
+
+def format_row(row: dict) -> list[str]:
+    """One strategy's row, as printed by the CLI and the report."""
+    return [
+        row["strategy"], accuracy_text(row), str(row["seeds"]), f'{row["train_seconds_mean"]:.1f} s',
+        f'{row["trainable_params"]:,}', f'{row["total_params"]:,}',
+    ]
+
+
+def write_run_report(run_path: str | os.PathLike) -> Path:
+    path = Path(run_path) / REPORT_FILE
+    _write(path, run_report(run_path))
+    return path
+
+
+def write_compare_report(folder: str | os.PathLike) -> Path:
+    path = Path(folder) / REPORT_FILE
+    _write(path, compare_report(folder))
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".html.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

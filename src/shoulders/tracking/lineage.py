@@ -1,0 +1,227 @@
+"""Lineage in MLflow: each finished run folder becomes one MLflow run (params, per-epoch metrics, test
+metrics, tags, the folder as artifacts).
+
+The run folder is the record; MLflow is an index over it. So logging never blocks or loses a run: a
+failure leaves ``tracking_pending.json`` in the folder and ``shoulders runs --sync`` logs it later.
+
+Default store: ``sqlite:///<parent of the run folder>/mlflow.db`` (for a run inside a compare folder, the
+compare folder's parent, so one store indexes everything under ``runs/``); ``MLFLOW_TRACKING_URI`` or an
+explicit URI points elsewhere. We use `MlflowClient` rather than the fluent API: it runs no context
+providers (no git lookup, no notebook detection), which keeps logging to a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Atomic, like shoulders.io's (which imports Keras: `shoulders runs` should not wait for TensorFlow)."""
+    partial = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+EXPERIMENT = "shoulders"
+PENDING_FILE = "tracking_pending.json"
+TRACKED_FILE = "tracking.json"
+STORE_FILE = "mlflow.db"
+MARKERS = (PENDING_FILE, TRACKED_FILE)
+PARAM_LIMIT = 6000  # MLflow's longest param value
+# An unreachable server must fail in seconds, not after minutes of retries with backoff.
+QUICK_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "GIT_PYTHON_REFRESH": "quiet"}
+
+
+class TrackingError(RuntimeError):
+    """The tracking store could not be written; the run folder is intact and can be synced later."""
+
+
+def store_root(run_path: str | os.PathLike) -> Path:
+    """Where the default store lives: the run's parent, or the compare folder's parent for a compared run."""
+    parent = Path(run_path).resolve().parent
+    return parent.parent if (parent / "comparison.json").exists() else parent
+
+
+def default_tracking_uri(run_path: str | os.PathLike | None = None, root: str | os.PathLike = "runs") -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the SQLite file beside the runs."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = store_root(run_path) if run_path is not None else Path(root).resolve()
+    return f"sqlite:///{folder / STORE_FILE}"
+
+
+def compare_group(run_path: str | os.PathLike) -> str | None:
+    parent = Path(run_path).resolve().parent
+    return parent.name if (parent / "comparison.json").exists() else None
+
+
+def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
+    """Everything that shaped the run, as MLflow params (strings): backbone, weights, sizes, LRs, data, versions."""
+    path = Path(run_path)
+    config, metrics, data = (read_json(path / name) for name in ("config.json", "metrics.json", "data.json"))
+    unfrozen = metrics.get("unfrozen_blocks") or []
+    params: dict[str, Any] = {
+        "base_architecture": config["backbone"],
+        "pretrained_weights": "none (random init)" if config["strategy"] == "scratch" else config.get("weights"),
+        "weights_sha256": metrics.get("weights_sha256") or "none",
+        "image_size": config.get("image_size_used"),
+        "crop_fraction": config.get("crop_fraction_used"),
+        "strategy": config["strategy"],
+        "frozen_layers_count": metrics.get("frozen_layers"),
+        "fine_tune_at": unfrozen[0] if unfrozen else "none (backbone never unfrozen)",
+        "unfrozen_blocks": len(unfrozen),
+        "fine_tune_start_epoch": metrics.get("phase2_start_epoch"),
+        "learning_rate_phase1": metrics.get("lr_phase1"),
+        "learning_rate_phase2": metrics.get("lr_phase2"),
+        "batch_size": config["batch_size"],
+        "epochs_head": config["epochs_head"],
+        "epochs_finetune": config["epochs_finetune"],
+        "patience": config["patience"],
+        "dropout": config["dropout"],
+        "augmentation": json.dumps(config.get("augmentation")),
+        "seed": config["seed"],
+        "dataset_fingerprint": data.get("fingerprint"),
+        "dataset_source": config["data"],
+        "class_names": json.dumps(list(data["classes"])),
+        "num_classes": len(data["classes"]),
+        "split_note": data.get("split_note", ""),
+    }
+    params.update({f"version_{name}": version for name, version in config.get("versions", {}).items()})
+    return {key: _text(value) for key, value in params.items()}
+
+
+def _text(value: Any) -> str:
+    text = "none" if value is None else str(value)
+    return text if len(text) <= PARAM_LIMIT else text[: PARAM_LIMIT - 20] + "... (truncated)"
+
+
+def _metric_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
+
+
+def log_run(run_path: str | os.PathLike, tracking_uri: str | None = None, experiment: str = EXPERIMENT) -> dict:
+    """Log one finished run folder; returns ``{"run_id", "tracking_uri", "seconds"}`` (also saved as tracking.json).
+
+    Raises `TrackingError` (with what to do) when the store cannot be reached or written.
+    """
+    for key, value in QUICK_ENV.items():
+        os.environ.setdefault(key, value)
+    path = Path(run_path)
+    if not (path / "metrics.json").exists():
+        raise FileNotFoundError(f"{path} is not a finished run (no metrics.json): only finished runs are logged.")
+    uri = tracking_uri or default_tracking_uri(path)
+    started = time.perf_counter()
+    try:
+        run_id = _log(path, uri, experiment)
+    except Exception as error:
+        raise TrackingError(f"could not log {path} to {uri}: {type(error).__name__}: {error}") from error
+    record = {"run_id": run_id, "tracking_uri": uri, "experiment": experiment, "seconds": round(time.perf_counter() - started, 3)}
+    write_json(path / TRACKED_FILE, record)
+    (path / PENDING_FILE).unlink(missing_ok=True)
+    return record
+
+
+def _log(path: Path, uri: str, experiment: str) -> str:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    else:
+        artifacts = None
+        if uri.startswith("sqlite:///"):  # beside the database, not in whatever folder we happen to run from
+            artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+        experiment_id = client.create_experiment(experiment, artifact_location=artifacts)
+    metrics_file = read_json(path / "metrics.json")
+    tags = {
+        "shoulders.strategy": metrics_file["strategy"],
+        "shoulders.backbone": metrics_file["backbone"],
+        "shoulders.run_folder": str(path.resolve()),
+        "shoulders.data_fingerprint": metrics_file.get("data_fingerprint", ""),
+    }
+    group = compare_group(path)
+    if group:
+        tags["shoulders.compare_group"] = group
+    run = client.create_run(experiment_id, tags=tags, run_name=path.name)
+    run_id = run.info.run_id
+    stamp = int(time.time() * 1000)
+    params = [Param(key, value) for key, value in lineage_params(path).items()]
+    metrics = [
+        Metric(_metric_name(key), float(value), stamp, int(entry["epoch"]))
+        for entry in read_json(path / "history.json")
+        for key, value in entry.items()
+        if key not in ("phase", "epoch") and isinstance(value, (int, float))
+    ]
+    metrics += [Metric(_metric_name(key), float(value), stamp, 0) for key, value in _final_metrics(metrics_file).items()]
+    for start in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[start : start + 100])
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    for item in sorted(path.iterdir()):
+        if item.name in MARKERS:
+            continue
+        if item.is_dir():
+            client.log_artifacts(run_id, str(item), artifact_path=item.name)
+        else:
+            client.log_artifact(run_id, str(item))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def _final_metrics(metrics: dict) -> dict[str, float]:
+    test = metrics["test"]
+    values = {
+        "test_accuracy": metrics["test_accuracy"],
+        "test_macro_f1": metrics["test_macro_f1"],
+        "val_accuracy": metrics["val_accuracy"],
+        "test_expected_calibration_error": test.get("expected_calibration_error"),
+        "train_seconds": metrics.get("train_seconds"),
+        "trainable_params_phase1": metrics.get("trainable_params_phase1"),
+        "trainable_params_phase2": metrics.get("trainable_params_phase2"),
+        "total_params": metrics.get("total_params"),
+    }
+    for name, row in test.get("per_class", {}).items():
+        values[f"test_f1_{name}"] = row["f1"]
+    return {key: value for key, value in values.items() if isinstance(value, (int, float)) and value == value}
+
+
+def log_run_or_mark_pending(run_path: str | os.PathLike, tracking_uri: str | None = None) -> tuple[dict | None, str]:
+    """Log the run; on failure write tracking_pending.json. Returns (record or None, a line for the user)."""
+    path = Path(run_path)
+    uri = tracking_uri or default_tracking_uri(path)
+    try:
+        record = log_run(path, uri)
+    except TrackingError as error:
+        root = store_root(path)
+        write_json(path / PENDING_FILE, {"tracking_uri": uri, "error": str(error), "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return None, (
+            f"lineage not logged ({error}). The run folder is complete; log it later with "
+            f"`shoulders runs --sync --root {root}` (add --tracking-uri URI to choose the store)."
+        )
+    return record, f"lineage logged to {uri} (MLflow run {record['run_id']}, {record['seconds']:.2f} s)"
+
+
+def pending_runs(root: str | os.PathLike) -> list[Path]:
+    return sorted(marker.parent for marker in Path(root).rglob(PENDING_FILE))
+
+
+def sync_pending(root: str | os.PathLike, tracking_uri: str | None = None) -> list[tuple[Path, dict | None, str]]:
+    """Log every run under ``root`` that holds tracking_pending.json (to ``tracking_uri``, else the URI it failed on)."""
+    results = []
+    for path in pending_runs(root):
+        uri = tracking_uri or read_json(path / PENDING_FILE).get("tracking_uri")
+        results.append((path, *log_run_or_mark_pending(path, uri)))
+    return results

@@ -1,0 +1,110 @@
+"""Exports: what a user deploys must answer like the Keras model, and say so in manifest.json."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from shoulders.data import load_image
+from shoulders.export import FORMATS, ExportUnavailableError, ExportVerificationError, export_run, read_manifest
+from shoulders.export import verify
+from shoulders.export.decode import decode_to_pixels
+from shoulders.export.tflite import TFLiteModel
+from shoulders.training.recipe import load_data, predict_probabilities
+from tiny_runs import app_with_commands, cli
+
+
+def test_every_format_is_registered_with_its_quantizations():
+    assert set(FORMATS) == {"savedmodel", "tflite", "onnx"}
+    assert FORMATS["tflite"].quantizations == ("none", "float16", "dynamic", "int8")
+
+
+@pytest.mark.skipif(not FORMATS["onnx"].missing(), reason="an ONNX converter is installed")
+def test_onnx_without_a_converter_names_the_missing_package(trained_run):
+    with pytest.raises(ExportUnavailableError, match="tf2onnx"):
+        export_run(trained_run, "onnx")
+    result = cli().invoke(app_with_commands(), ["export", str(trained_run.path), "--format", "onnx"])
+    assert result.exit_code == 2 and "tf2onnx" in result.output and "not available" in result.output
+
+
+def test_unknown_quantization_is_refused_before_any_work(trained_run):
+    with pytest.raises(ValueError, match="savedmodel takes --quantize none"):
+        export_run(trained_run, "savedmodel", "int8")
+
+
+def test_savedmodel_serves_both_signatures_like_the_keras_model(exported, tmp_path_factory):
+    run = exported
+    loaded = tf.saved_model.load(str(run.path / "exports" / "savedmodel"))
+    assert set(loaded.signatures) == {"serving_default", "serve_bytes"}
+    images, labels = load_data(run.config, run.image_size, progress=False).subset("test")
+    keras_probabilities = predict_probabilities(run.model, np.asarray(images))
+    pixels = loaded.signatures["serving_default"](pixels=tf.constant(images, tf.float32))
+    np.testing.assert_allclose(pixels["probabilities"].numpy(), keras_probabilities, atol=1e-5)
+    assert (pixels["classes"].numpy() == keras_probabilities.argmax(1)).all()
+
+    red = Image.fromarray(np.full((40, 60, 3), (200, 30, 30), np.uint8))
+    encoded = io.BytesIO()
+    red.save(encoded, format="PNG")
+    answer = loaded.signatures["serve_bytes"](images=tf.constant([encoded.getvalue()]))
+    assert answer["labels"].numpy()[0].decode() == "red"
+    assert (run.path / "exports" / "savedmodel" / "assets" / "classes.txt").read_text().split() == run.classes
+    printed = (tmp_path_factory.getbasetemp() / "export-cli-output.txt").read_text()
+    assert "serving_default" in printed and "serve_bytes" in printed and "pixels" in printed and "probabilities" in printed
+
+
+def test_every_export_is_verified_in_the_manifest(exported):
+    manifest = json.loads((exported.path / "exports" / "manifest.json").read_text())
+    assert set(manifest["exports"]) >= {"savedmodel", "tflite_float16", "tflite_int8"}
+    assert manifest["classes"] == exported.classes
+    for key, entry in manifest["exports"].items():
+        assert (exported.path / entry["path"]).exists(), key
+        for result in entry["verification"].values():
+            assert result["passed"] and result["accuracy_drop"] <= result["tolerance"], (key, result)
+            assert result["max_probability_difference"] < 0.1
+    assert "serve_bytes" in manifest["exports"]["savedmodel"]["verification"]  # decoding checked on the test files
+    assert manifest["exports"]["tflite_int8"]["verification"]["pixels"]["tolerance"] == 0.02
+
+
+def test_int8_tflite_is_integer_and_agrees_with_keras(exported):
+    model = TFLiteModel(exported.path / read_manifest(exported.path)["exports"]["tflite_int8"]["path"])
+    assert model._input["dtype"] == np.uint8
+    images, labels = load_data(exported.config, exported.image_size, progress=False).subset("test")
+    assert (model(np.asarray(images)).argmax(1) == labels).mean() >= 0.9
+
+
+def test_verification_fails_loudly_past_the_tolerance():
+    labels = np.array([0, 1, 0, 1])
+    reference = verify.Reference(np.zeros((4, 2, 2, 3)), labels, np.eye(2)[labels])
+    result = verify.compare("model.tflite", np.eye(2)[[0, 1, 1, 0]], reference, verify.INTEGER_TOLERANCE)
+    assert not result["passed"] and result["accuracy_drop"] == 0.5
+    with pytest.raises(ExportVerificationError, match="drop 50.0 pt, tolerance 2 pt"):
+        verify.check("tflite (int8)", result)
+
+
+def _photo(width: int, height: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], axis=-1).astype(np.uint8)
+
+
+def test_graph_decoding_matches_the_training_decoder():
+    encoded = io.BytesIO()
+    Image.fromarray(_photo(120, 90)).save(encoded, format="PNG")
+    ours = decode_to_pixels(tf.constant(encoded.getvalue()), 32, 0.875).numpy()
+    training = load_image(encoded.getvalue(), 32, 0.875)
+    assert np.abs(ours - training).mean() < 1.0  # grey levels (0.18 on real photos: see decode.py)
+
+
+def test_graph_decoding_applies_exif_orientation_like_pillow():
+    image = Image.fromarray(_photo(80, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: a viewer turns it 90 degrees clockwise
+    encoded = io.BytesIO()
+    image.save(encoded, format="JPEG", quality=95, exif=exif.tobytes())
+    ours = decode_to_pixels(tf.constant(encoded.getvalue()), 32, 1.0).numpy()
+    training = load_image(encoded.getvalue(), 32, 1.0)
+    unrotated = load_image(_photo(80, 40), 32, 1.0)
+    assert np.abs(ours - training).mean() < 2.0
+    assert np.abs(ours - unrotated).mean() > 20.0  # orientation was applied, not ignored

@@ -1,0 +1,13 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+
+from tiny_runs import exported_run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    return exported_run(tmp_path_factory.getbasetemp())
