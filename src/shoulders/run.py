@@ -188,7 +188,8 @@ class Run:
         if self._model is None:
             import shoulders.backbones  # noqa: F401  (registers the custom layers)
 
-            self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True)
+            # compile=False: inference needs no optimizer (and skips restoring its state)
+            self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
         return self._model
 
     def load_images(self, images: Sequence[Any]) -> np.ndarray:
