@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,8 +18,8 @@ def evaluate_run(run_path: str | os.PathLike, data: str | os.PathLike | None = N
     run = load_run(run_path)
     if data is None:
         prepared = load_data(run.config, run.image_size, progress=False)
-        recorded = run.path.joinpath("splits.json").read_text()
-        if sorted(prepared.split_files()["test"]) != sorted(__import__("json").loads(recorded)["test"]):
+        recorded = json.loads(run.path.joinpath("splits.json").read_text())
+        if sorted(prepared.split_files()["test"]) != sorted(recorded["test"]):
             raise ValueError(
                 f"the data at {run.config.data} no longer gives the test split recorded in {run.path}/splits.json "
                 "(files were added, removed or changed): evaluate on it with --data instead."
