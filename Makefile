@@ -3,14 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The benchmarks' environment: `pip install shoulders` as an image user gets it, no extras (the text
+# extra's keras-hub pulls the full TensorFlow build beside tensorflow-cpu, ~3 s slower to import).
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: demo test install clean bench compare
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,text,jax]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e .
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)
 
@@ -21,12 +31,13 @@ demo: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/shoulders compare ../shared/datasets/hymenoptera --seeds 3
 
-bench: $(STAMP)
-	$(BIN)/python bench/feature_throughput.py
-	$(BIN)/python bench/phase1_speed.py $(BENCH_ARGS)
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/feature_throughput.py
+	$(BENCH_VENV)/bin/python bench/phase1_speed.py $(BENCH_ARGS)
+	$(BIN)/python bench/text_phase2.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) build src/*.egg-info .pytest_cache

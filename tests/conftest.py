@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from reviews import make_review_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -41,3 +42,17 @@ def cache_dir(tmp_path, monkeypatch):
 def _tracking_store(tmp_path_factory):
     """One MLflow store for the session: each new SQLite store costs ~3 s to create."""
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def tiny_text_run(tmp_path_factory):
+    """One finished two-phase MiniLM text run (feature cache + 1 phase-2 epoch), shared by the session's tests."""
+    pytest.importorskip("keras_hub")
+    import shoulders
+
+    root = tmp_path_factory.mktemp("text_run")
+    table = make_review_table(root / "reviews.tsv")
+    return shoulders.train(
+        table, task="text", out=root / "run", epochs_head=15, epochs_finetune=1, patience=5,
+        cache_dir=str(root / "cache"), progress=False,
+    )

@@ -27,8 +27,11 @@ __version__ = "0.1.0"
 __all__ = ["backbones", "compare", "load_run", "train"]
 
 
-def train(data: str | os.PathLike, *, backbone: str = "efficientnet_lite0", out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True, **options: Any) -> Run:
-    """Fine-tune ``backbone`` on ``data`` (a folder, or "digits") by the two-phase recipe; see `RunConfig` for options.
+def train(data: str | os.PathLike, *, backbone: str | None = None, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True, **options: Any) -> Run:
+    """Fine-tune ``backbone`` on ``data`` by the two-phase recipe; see `RunConfig` for options.
+
+    ``data``: a folder of images (or "digits"); with ``task="text"``, a CSV/TSV file or a folder of
+    ``.txt`` files. ``backbone`` defaults to efficientnet_lite0 for images, minilm_l6 for text.
 
     Returns the finished `Run`; its folder holds the model, metrics, history and splits.
     """

@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STRATEGIES = ("two-phase", "feature-extraction", "full", "scratch")
+TASKS = ("image", "text")
+DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm_l6"}
 DEFAULT_UNFREEZE_FRACTION = 0.3
-DEFAULT_FINETUNE_DIVISOR = 100.0
+# Phase-2 LR = lr / divisor: 1e-5 for CNNs (Keras guide), 2e-5 for BERT encoders (the BERT paper's range).
+DEFAULT_FINETUNE_DIVISOR = {"image": 100.0, "text": 50.0}
+MAX_TEXT_LENGTH = 512
 
 
 class ConfigError(ValueError):
@@ -39,7 +43,8 @@ class RunConfig:
     """The recipe's options. Defaults work for a few hundred images; every field round-trips via JSON."""
 
     data: str
-    backbone: str = "efficientnet_lite0"
+    backbone: str | None = None  # None: efficientnet_lite0 for images, minilm_l6 for text
+    task: str = "image"
     strategy: str = "two-phase"
     weights: str | None = "imagenet"
     image_size: int | None = None
@@ -59,17 +64,37 @@ class RunConfig:
     seed: int = 0
     out: str | None = None
     cache_dir: str | None = None
+    # text task only: columns (a name, or a position for a file without header), explicit split files,
+    # a stratified subset of the training rows, and the token length (None: from the training texts)
+    text_column: str | None = None
+    label_column: str | None = None
+    test_file: str | None = None
+    val_file: str | None = None
+    max_train: int | None = None
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
+        if self.backbone is None and self.task in TASKS:
+            object.__setattr__(self, "backbone", DEFAULT_BACKBONES[self.task])
+        if self.task == "text":
+            object.__setattr__(self, "augmentation", None)  # image transforms: nothing to do for texts
         validate(self)
 
     @property
     def finetune_lr(self) -> float:
-        return self.lr_finetune if self.lr_finetune is not None else self.lr / DEFAULT_FINETUNE_DIVISOR
+        if self.lr_finetune is not None:
+            return self.lr_finetune
+        return self.lr / DEFAULT_FINETUNE_DIVISOR.get(self.task, 100.0)
+
+    @property
+    def scratch_lr(self) -> float:
+        """The from-scratch baseline's LR: ``lr`` for CNNs; lr/10 (1e-4, BERT's pre-training LR) for a
+        transformer, which at 1e-3 from random init stalls at chance: a fair baseline, not a straw man."""
+        return self.lr / 10 if self.task == "text" else self.lr
 
     @property
     def augment(self) -> bool:
-        return self.augmentation is not None and self.augmentation.enabled
+        return self.task == "image" and self.augmentation is not None and self.augmentation.enabled
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,6 +113,8 @@ class RunConfig:
 
 def validate(config: RunConfig) -> None:
     """Refuse options that would silently give a bad or dishonest run."""
+    if config.task not in TASKS:
+        raise ConfigError(f"unknown task {config.task!r}; choose one of {', '.join(TASKS)}")
     if config.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
     _positive("batch_size", config.batch_size)
@@ -114,6 +141,15 @@ def validate(config: RunConfig) -> None:
     for name in ("val_fraction", "test_fraction"):
         if not 0 < getattr(config, name) < 0.5:
             raise ConfigError(f"{name} must be between 0 and 0.5")
+    if config.max_train is not None and config.max_train < 4:
+        raise ConfigError("--max-train must be at least 4 rows (2 classes x 2)")
+    if config.max_length is not None and not 8 <= config.max_length <= MAX_TEXT_LENGTH:
+        raise ConfigError(f"--max-length counts tokens: give 8 to {MAX_TEXT_LENGTH}")
+    text_only = ("text_column", "label_column", "test_file", "val_file", "max_train", "max_length")
+    given = [name for name in text_only if getattr(config, name) is not None]
+    if config.task == "image" and given:
+        flags = ", ".join("--" + name.replace("_file", "").replace("_", "-") for name in given)
+        raise ConfigError(f"{flags} apply to text data: add --task text (or drop them for images)")
     if config.strategy == "scratch" and config.weights not in (None, "imagenet"):
         raise ConfigError("strategy scratch starts from random weights: do not pass --weights with it")
 

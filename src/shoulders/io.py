@@ -22,6 +22,14 @@ def write_json(path: str | os.PathLike, value: Any) -> Path:
     return path
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    partial = _partial(path)
+    partial.write_text(text)
+    os.replace(partial, path)
+    return path
+
+
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 

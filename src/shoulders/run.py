@@ -157,9 +157,11 @@ class Run:
     classes: list[str]
     metrics: dict
     history: list[dict]
-    image_size: int
-    crop_fraction: float
+    image_size: int | None  # image runs
+    crop_fraction: float | None
+    max_length: int | None = None  # text runs: tokens per text
     _model: keras.Model | None = field(default=None, repr=False)
+    _tokenizer: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Run:
@@ -175,8 +177,9 @@ class Run:
             classes=list(data["classes"]),
             metrics=read_json(path / "metrics.json"),
             history=read_json(path / "history.json"),
-            image_size=int(config_values["image_size_used"]),
-            crop_fraction=float(config_values["crop_fraction_used"]),
+            image_size=_optional(config_values.get("image_size_used"), int),
+            crop_fraction=_optional(config_values.get("crop_fraction_used"), float),
+            max_length=_optional(config_values.get("max_length_used"), int),
         )
 
     @property
@@ -184,9 +187,19 @@ class Run:
         return self.path.name
 
     @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
     def model(self) -> keras.Model:
         if self._model is None:
             import shoulders.backbones  # noqa: F401  (registers the custom layers)
+
+            if self.task == "text":
+                from shoulders.text import layers  # noqa: F401  (registers MaskedMeanPooling)
+                from shoulders.text.encoders import keras_hub
+
+                keras_hub()  # registers keras-hub's layers (or says how to install them)
 
             # compile=False: inference needs no optimizer (and skips restoring its state)
             self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
@@ -200,19 +213,48 @@ class Run:
             return images
         return np.stack([load_image(image, self.image_size, self.crop_fraction) for image in images])
 
-    def predict(self, images: Sequence[Any] | np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Class probabilities (N, classes) for image paths, encoded bytes, or arrays of raw pixels."""
+    @property
+    def tokenizer(self):
+        """Text runs: the tokenizer saved with the model (same vocabulary, same length)."""
+        if self._tokenizer is None:
+            from shoulders.text.tokenizer import TextTokenizer
+
+            self._tokenizer = TextTokenizer.from_file(self.path / "tokenizer.json", self.max_length or 512)
+        return self._tokenizer
+
+    def predict(self, inputs: Sequence[Any] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (N, classes): for image runs of image paths, encoded bytes or arrays of
+        raw pixels; for text runs of strings."""
+        if self.task == "text":
+            return self._predict_texts(inputs, batch_size)
         from shoulders.training.recipe import predict_probabilities
 
-        return predict_probabilities(self.model, self.load_images(images), batch_size)
+        return predict_probabilities(self.model, self.load_images(inputs), batch_size)
+
+    def _predict_texts(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        from shoulders.evaluation.metrics import softmax
+        from shoulders.text.batches import TokenBatches, predict_in_length_order
+
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of texts; wrap a single text in a list: run.predict([text])")
+        bad = [index for index, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+        if bad:
+            raise ValueError(f"texts must be non-empty strings; these are not: positions {bad[:10]}")
+        ids = self.tokenizer.token_ids(list(texts))
+        batches = TokenBatches(ids, np.zeros(len(ids)), self.tokenizer, batch_size)
+        return softmax(predict_in_length_order(self.model, batches))
 
     def classify(self, images: Sequence[Any], top_k: int = 3) -> list[list[dict]]:
-        """Top-k {"label", "probability"} per image."""
+        """Top-k {"label", "probability"} per image (or text)."""
         probabilities = self.predict(images)
         return [
             [{"label": self.classes[i], "probability": float(row[i])} for i in np.argsort(-row)[:top_k]]
             for row in probabilities
         ]
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
 
 
 def load_run(path: str | os.PathLike) -> Run:

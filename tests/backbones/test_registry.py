@@ -22,7 +22,8 @@ def test_registry_lists_bundled_and_keras_backbones():
     names = backbones.names()
     assert names[:3] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
     assert set(KERAS_FAMILIES) <= set(names)
-    assert backbones.offline_names() == names[:3]
+    assert backbones.offline_names() == [*names[:3], "minilm_l6"]
+    assert backbones.names("text") == ["minilm_l6", "bert_tiny_en_uncased", "bert_base_en_uncased"]
 
 
 def test_unknown_name_lists_valid_ones():
@@ -30,7 +31,7 @@ def test_unknown_name_lists_valid_ones():
         backbones.get("resnet9000")
 
 
-@pytest.mark.parametrize("name", backbones.names())
+@pytest.mark.parametrize("name", backbones.names("image"))
 def test_body_matches_recorded_facts(name):
     spec = backbones.get(name)
     model = backbones.body(name, weights=None)
@@ -71,7 +72,7 @@ def test_offline_download_failure_names_bundled_alternatives(monkeypatch):
         backbones.body("resnet50", 64, weights="imagenet")
 
 
-@pytest.mark.parametrize("name", backbones.names())
+@pytest.mark.parametrize("name", backbones.names("image"))
 def test_model_with_backbone_round_trips_through_keras_file_in_safe_mode(tmp_path, name):
     size = 64
     inputs = backbones.feature_extractor(name, image_size=size, weights=None)

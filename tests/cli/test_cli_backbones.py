@@ -10,9 +10,9 @@ runner = CliRunner()
 def test_backbones_command_prints_every_registered_backbone():
     result = runner.invoke(app, ["backbones"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for name in ("efficientnet_lite0", "efficientnet_lite2", "mobilenet_v2", "convnext_tiny"):
+    for name in ("efficientnet_lite0", "efficientnet_lite2", "mobilenet_v2", "convnext_tiny", "minilm_l6", "bert_base_en_uncased"):
         assert name in result.output
-    assert "downloads" in result.output
+    assert "downloads" in result.output and "512 tokens" in result.output
 
 
 def test_classify_prints_top_classes_with_names(tmp_path):

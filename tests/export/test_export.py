@@ -18,7 +18,7 @@ from tiny_runs import app_with_commands, cli
 
 
 def test_every_format_is_registered_with_its_quantizations():
-    assert set(FORMATS) == {"savedmodel", "tflite", "onnx"}
+    assert set(FORMATS) == {"keras", "savedmodel", "tflite", "onnx"}
     assert FORMATS["tflite"].quantizations == ("none", "float16", "dynamic", "int8")
 
 
@@ -53,6 +53,18 @@ def test_savedmodel_serves_both_signatures_like_the_keras_model(exported, tmp_pa
     assert (run.path / "exports" / "savedmodel" / "assets" / "classes.txt").read_text().split() == run.classes
     printed = (tmp_path_factory.getbasetemp() / "export-cli-output.txt").read_text()
     assert "serving_default" in printed and "serve_bytes" in printed and "pixels" in printed and "probabilities" in printed
+
+
+def test_keras_copy_of_an_image_run_reloads_safely_and_matches(trained_run):
+    import keras
+
+    entry = export_run(trained_run, "keras")
+    result = entry["verification"]["keras"]
+    assert result["passed"] and result["max_probability_difference"] < 1e-5 and "test_images" in result
+    model = keras.saving.load_model(trained_run.path / entry["path"], safe_mode=True, compile=False)
+    images, _ = load_data(trained_run.config, trained_run.image_size, progress=False).subset("test")
+    np.testing.assert_allclose(predict_probabilities(model, np.asarray(images)), predict_probabilities(trained_run.model, np.asarray(images)), atol=1e-5)
+    assert read_manifest(trained_run.path)["task"] == "image"
 
 
 def test_every_export_is_verified_in_the_manifest(exported):

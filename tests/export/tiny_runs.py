@@ -1,4 +1,5 @@
-"""One tiny trained run (3 colours, 32 px) shared by the export and serving tests: trained once per session."""
+"""Tiny trained runs shared by the export and serving tests, each trained and exported once per session:
+an image run (3 colours, 32 px) and the text run of tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -43,6 +44,25 @@ def exported_run(base: Path):
     for quantize in ("float16", "int8"):
         if f"tflite_{quantize}" not in exports:
             export_run(run, "tflite", quantize)
+    return run
+
+
+TEXT_EXPORTS = (("keras", "none"), ("tflite", "none"), ("tflite", "dynamic"))
+
+
+def exported_text_run(run):
+    """The tiny text run (tests/conftest.py tiny_text_run) with a SavedModel (through the CLI, its output
+    kept beside the run), a .keras copy and TFLite none and dynamic exports."""
+    from shoulders.export import export_run, read_manifest
+
+    exports = read_manifest(run.path)["exports"]
+    if "savedmodel" not in exports:
+        result = cli().invoke(app_with_commands(), ["export", str(run.path), "--format", "savedmodel"])
+        (run.path.parent / "export-cli-output.txt").write_text(result.output)
+        assert result.exit_code == 0, result.output
+    for format, quantize in TEXT_EXPORTS:
+        if (format if quantize == "none" else f"{format}_{quantize}") not in exports:
+            export_run(run, format, quantize)
     return run
 
 

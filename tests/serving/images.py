@@ -48,4 +48,6 @@ MALFORMED = [
     ("bad base64", "/v1/models/default:predict", {"json": {"instances": [{"b64": "@@@"}]}}, 400),
     ("b64 not an image", "/v1/models/default:predict", {"json": {"instances": [b64(b"GIF89a broken")]}}, 400),
     ("unknown model", "/v1/models/nope:predict", {"json": {"instances": [b64(png())]}}, 404),
+    ("text JSON to an image run", "/predict", {"json": {"text": "a fine film"}}, 415),
+    ("text instances to an image run", "/v1/models/default:predict", {"json": {"instances": ["a fine film"]}}, 400),
 ]

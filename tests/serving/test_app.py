@@ -72,6 +72,14 @@ def test_malformed_input_gets_a_4xx_with_a_message(client, name, route, request_
     assert_still_serving(client)
 
 
+def test_text_sent_to_an_image_run_is_refused_with_what_it_takes(client):
+    answer = client.post("/predict", json={"text": "a fine film"}, headers=KEY)
+    assert answer.status_code == 415 and "this run classifies images: send an image" in answer.json()["error"]
+    instances = client.post("/v1/models/default:predict", json={"instances": ["a fine film"]}, headers=KEY)
+    assert instances.status_code == 400 and "this run classifies images" in instances.json()["error"]
+    assert client.get("/healthz").json()["task"] == "image" and client.get("/metadata").json()["task"] == "image"
+
+
 def test_oversize_body_and_decompression_bomb_get_413(client):
     big = client.post("/predict", content=b"\xff" * 300_000, headers=KEY)
     assert big.status_code == 413 and "limit" in big.json()["error"]

@@ -1,13 +1,12 @@
 """A real uvicorn on 127.0.0.1: the same promises over a socket, and the web page in headless Chromium."""
 
 import asyncio
-import shutil
 
 import httpx
 import pytest
 
 from images import MALFORMED, b64, bomb, png
-from live import LiveServer
+from live import HAS_CHROMIUM, LiveServer, chromium
 
 KEY = {"X-API-Key": "secret"}
 
@@ -69,28 +68,16 @@ def test_a_full_queue_answers_503_over_a_socket(servers):
     assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == "red"
 
 
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-)
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")), reason="needs chromium and chromedriver")
+@pytest.mark.skipif(not HAS_CHROMIUM, reason="needs chromium and chromedriver")
 def test_the_page_shows_the_predicted_label_in_a_browser(servers, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     main, _ = servers
     image = tmp_path / "red.png"
     image.write_bytes(png())
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver = chromium(tmp_path / "profile")
     try:
         driver.get(main.url + "/")
         driver.find_element(By.ID, "key").send_keys("secret")

@@ -8,6 +8,7 @@
 
 from shoulders.backbones import efficientnet_lite as _efficientnet_lite  # noqa: F401  (registers)
 from shoulders.backbones import keras_applications as _keras_applications  # noqa: F401  (registers)
+from shoulders.text import encoders as _text_encoders  # noqa: F401  (registers the text kind)
 from shoulders.backbones.imagenet_classes import imagenet_class_names
 from shoulders.backbones.models import (
     WeightsUnavailableError,

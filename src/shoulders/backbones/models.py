@@ -8,6 +8,7 @@ errors explained.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 
@@ -41,8 +42,8 @@ def body(name: str, image_size: int | None = None, weights: str | os.PathLike | 
     ``weights``: "imagenet", None (random init, e.g. a from-scratch baseline), or a local file.
     """
     spec = get(name)
-    shape = image_shape(spec, image_size)
-    if weights not in (None, "imagenet") and not os.path.exists(weights):
+    shape = image_shape(spec, image_size) if spec.kind == "image" else None
+    if weights not in (None, "imagenet", "pretrained") and not os.path.exists(weights):
         raise FileNotFoundError(f"weights file {weights} does not exist. Pass weights='imagenet', None or an existing file.")
     try:
         return spec.build_body(shape, weights)
@@ -60,7 +61,7 @@ def _looks_like_download_failure(error: Exception) -> bool:
 def _offline_message(spec: BackboneSpec, error: Exception) -> str:
     return (
         f"cannot download the ImageNet weights of {spec.name} ({error}). Offline, use a bundled backbone "
-        f"({', '.join(offline_names())}), put the weights file in ~/.keras/models, or pass weights=PATH "
+        f"({', '.join(offline_names('image'))}), put the weights file in ~/.keras/models, or pass weights=PATH "
         "(--weights PATH) to a local weights file."
     )
 
@@ -125,6 +126,11 @@ def weights_sha256(name: str, weights: str | os.PathLike | None) -> str:
     spec = get(name)
     if weights is None:
         return ""
+    if spec.kind == "text":
+        from shoulders.text.encoders import minilm_folder
+
+        folder = minilm_folder() if spec.offline and weights in ("imagenet", "pretrained") else Path(weights)
+        return sha256_of(folder / "model.safetensors") if (folder / "model.safetensors").exists() else ""
     if weights != "imagenet":
         return sha256_of(weights)
     if spec.family == "efficientnet_lite":

@@ -37,7 +37,7 @@ class BackboneSpec:
 
     name: str
     family: str
-    kind: str  # "image" (a "text" kind joins with the text encoders)
+    kind: str  # "image" or "text"
     build_body: BodyBuilder = field(repr=False)
     image_size: int
     feature_width: int
@@ -53,6 +53,9 @@ class BackboneSpec:
     # body -> a faster, numerically equivalent body for frozen inference (BatchNorm folded), if known
     inference_body: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False)
     reference: str = ""
+    max_length: int = 0  # text encoders: the most tokens they take (their position embeddings)
+    # text encoders: () -> a `shoulders.text.tokenizer.TextTokenizer` with the encoder's own vocabulary
+    tokenizer: Callable[[], object] | None = field(default=None, repr=False)
 
     @property
     def offline(self) -> bool:
@@ -92,5 +95,5 @@ def get(name: str) -> BackboneSpec:
         ) from None
 
 
-def offline_names() -> list[str]:
-    return [name for name, spec in _REGISTRY.items() if spec.offline]
+def offline_names(kind: str | None = None) -> list[str]:
+    return [name for name, spec in _REGISTRY.items() if spec.offline and (kind is None or spec.kind == kind)]

@@ -19,17 +19,18 @@ def register(app: typer.Typer) -> None:
 
 
 def backbones_table() -> None:
-    """List every registered backbone: input size, parameters, feature width, weights source, offline or not."""
+    """List every registered backbone (image) and encoder (text): input size, parameters, feature width, weights source, offline or not."""
     from shoulders import backbones
 
     table = Table(title="Registered backbones (bundled ones work offline)")
-    for column in ("name", "input size", "params", "feature width", "preprocessing", "weights", "offline"):
+    for column in ("name", "kind", "input size", "params", "feature width", "preprocessing", "weights", "offline"):
         table.add_column(column)
     for name in backbones.names():
         spec = backbones.get(name)
         table.add_row(
             name,
-            f"{spec.image_size} px",
+            spec.kind,
+            f"{spec.image_size} px" if spec.kind == "image" else f"<= {spec.max_length} tokens",
             f"{spec.params / 1e6:.1f}M",
             str(spec.feature_width),
             spec.preprocessing.description,

@@ -18,17 +18,24 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    data: Annotated[Path, typer.Argument(help="A folder of class subfolders (or with train/ and test/ or val/ inside).")],
-    backbone: Annotated[str, typer.Option(help="A registered backbone (`shoulders backbones`).")] = "efficientnet_lite0",
+    data: Annotated[Path, typer.Argument(help="A folder of class subfolders (or with train/ and test/ or val/ inside); with --task text, a CSV/TSV file or a folder of .txt files.")],
+    task: Annotated[str, typer.Option(help="'image' or 'text'.")] = "image",
+    backbone: Annotated[str | None, typer.Option(help="A registered backbone (`shoulders backbones`); default efficientnet_lite0, or minilm_l6 for text.", show_default=False)] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy (0..N-1); N > 1 gives mean ± sd.")] = 1,
-    sizes: Annotated[str | None, typer.Option(help="Data-efficiency curve: training images per class, e.g. 50,200,all.")] = None,
+    sizes: Annotated[str | None, typer.Option(help="Data-efficiency curve: training images (or texts) per class, e.g. 50,200,all.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
     batch_size: Annotated[int, typer.Option()] = 32,
     epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (scratch trains epochs-head + epochs-finetune).")] = 20,
     epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2.")] = 10,
     patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = 3,
     lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam); scratch uses it throughout.")] = 1e-3,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Augmentation for every strategy alike.")] = True,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Augmentation for every strategy alike (images only).")] = True,
+    text_column: Annotated[str | None, typer.Option(help="Text: the text column's name (default 'text', else 'sentence', ...) or its position (0, 1, ...) in a file without header.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Text: the label column's name (default 'label') or position.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Text: a test file (same format); used only for the final scores.")] = None,
+    val: Annotated[Path | None, typer.Option(help="Text: a validation file (default: carved from the training rows).")] = None,
+    max_train: Annotated[int | None, typer.Option(help="Text: train every run on the same stratified, seeded subset of this many training rows.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: tokens per text (default: fits 99% of the training texts, at most 128).")] = None,
     out: Annotated[Path | None, typer.Option(help="Compare folder (default: runs/compare-<timestamp>).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
@@ -37,18 +44,23 @@ def compare(
     from shoulders.cli.train_commands import _user_errors
     from shoulders.evaluation.compare import compare as run_compare
 
-    result = _user_errors(
+    text_options = {
+        "text_column": text_column, "label_column": label_column, "test_file": str(test) if test else None,
+        "val_file": str(val) if val else None, "max_train": max_train, "max_length": max_length,
+    }
+    result = _user_errors(  # ConfigError and CompareError are ValueErrors: one red line, exit code 2
         lambda: run_compare(
             data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, progress=not quiet, console=console,
-            image_size=image_size, batch_size=batch_size, epochs_head=epochs_head, epochs_finetune=epochs_finetune,
-            patience=patience, lr=lr, augment=augment, cache_dir=str(cache_dir) if cache_dir else None,
+            task=task, image_size=image_size, batch_size=batch_size, epochs_head=epochs_head,
+            epochs_finetune=epochs_finetune, patience=patience, lr=lr, augment=augment,
+            cache_dir=str(cache_dir) if cache_dir else None, **text_options,
         )
     )
     print_comparison(result)
 
 
 def print_comparison(result: dict) -> None:
-    from shoulders.reporting.html import accuracy_text, format_row
+    from shoulders.reporting.html import accuracy_text, format_row, items_name
 
     seeds = len(result["seeds"])
     table = Table(title=f"{result['data']} with {result['backbone']}: test accuracy over {seeds} seed{'s' if seeds > 1 else ''} (mean ± sd)", title_justify="left")
@@ -61,7 +73,7 @@ def print_comparison(result: dict) -> None:
     curve = [row for row in result.get("curve", [])]
     if any(row["size"] != "all" for row in curve):
         efficiency = Table(title="Data efficiency (same test set at every size)", title_justify="left")
-        for column in ("strategy", "images per class", "test accuracy", "seeds"):
+        for column in ("strategy", f"{items_name(result)} per class", "test accuracy", "seeds"):
             efficiency.add_column(column)
         for row in curve:
             efficiency.add_row(row["strategy"], f"{row['train_images_per_class']:g}", accuracy_text(row), str(row["seeds"]))

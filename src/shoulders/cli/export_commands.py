@@ -1,4 +1,4 @@
-"""`shoulders export`: write a verified SavedModel / TFLite export into RUN/exports/."""
+"""`shoulders export`: write a verified .keras / SavedModel / TFLite export into RUN/exports/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 from shoulders.cli.console import stderr_console, stdout_console
 
 console = stderr_console()
-FORMAT_NAMES = ("savedmodel", "tflite", "onnx")
+FORMAT_NAMES = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZE_NAMES = ("none", "float16", "dynamic", "int8")
 
 
@@ -22,9 +22,11 @@ def register(app: typer.Typer) -> None:
 def export(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMAT_NAMES)}.")] = "savedmodel",
-    quantize: Annotated[str, typer.Option(help=f"TFLite only: {', '.join(QUANTIZE_NAMES)} (int8: full integer, calibrated on training images).")] = "none",
+    quantize: Annotated[str, typer.Option(help=f"TFLite only: {', '.join(QUANTIZE_NAMES)} (int8: full integer, calibrated on training images; image runs only).")] = "none",
 ) -> None:
-    """Export a run and verify it on the run's test split; the figures go to RUN/exports/manifest.json."""
+    """Export a run and verify it on the run's test split; the figures go to RUN/exports/manifest.json.
+
+    Text runs' exports take token ids and come with tokenizer.json (Hugging Face tokenizers)."""
     from shoulders.export import ExportUnavailableError, ExportVerificationError, export_run
     from shoulders.run import RunNotFoundError
 
@@ -37,7 +39,7 @@ def export(
     except ExportVerificationError as error:
         console.print(f"[red]export failed verification:[/] {error}")
         raise typer.Exit(1) from None
-    except (ExportUnavailableError, RunNotFoundError, ValueError) as error:
+    except (ExportUnavailableError, RunNotFoundError, ValueError, ImportError) as error:  # ImportError: the text extra is missing
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
     print_entry(run_path, entry)
@@ -50,12 +52,19 @@ def print_entry(run_path: Path, entry: dict) -> None:
         inputs = ", ".join(f"{key}: {spec}" for key, spec in signature["inputs"].items())
         outputs = ", ".join(f"{key}: {spec}" for key, spec in signature["outputs"].items())
         out.print(f"signature [bold]{name}[/]: inputs {inputs} -> outputs {outputs}")
+    if entry.get("custom_layers"):
+        out.print(f"loads with keras.saving.load_model(safe_mode=True) once these are registered: {', '.join(entry['custom_layers'])}")
+    if "tokenizer" in entry:
+        out.print(f"tokenizer: {run_path / entry['tokenizer']}")
+    if "note" in entry:
+        out.print(f"note: {entry['note']}")
     table = Table(title="verification on the test split (against the Keras model)", title_justify="left")
-    for column in ("check", "images", "accuracy", "keras", "drop (pt)", "max |dp|", "top-1 agree", "result"):
+    for column in ("check", "inputs", "accuracy", "keras", "drop (pt)", "max |dp|", "top-1 agree", "result"):
         table.add_column(column)
     for name, result in entry["verification"].items():
+        count = result.get("test_images", result.get("test_texts", 0))
         table.add_row(
-            name, str(result["test_images"]), f"{result['test_accuracy']:.4f}", f"{result['keras_test_accuracy']:.4f}",
+            name, f"{count} {'texts' if 'test_texts' in result else 'images'}", f"{result['test_accuracy']:.4f}", f"{result['keras_test_accuracy']:.4f}",
             f"{result['accuracy_drop'] * 100:+.1f}", f"{result['max_probability_difference']:.2e}", f"{result['top1_agreement']:.3f}",
             "[green]passed[/]" if result["passed"] else "[red]FAILED[/]",
         )

@@ -29,9 +29,13 @@ def serve(
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds before a waiting request gets 504.")] = 30.0,
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body accepted (413 beyond).")] = 10.0,
     max_pixels: Annotated[int, typer.Option(min=1, help="Largest image accepted, in pixels (decompression bombs get 413).")] = 40_000_000,
+    max_texts: Annotated[int, typer.Option(min=1, help="Text runs: most texts in one request (413 beyond).")] = 64,
+    max_text_chars: Annotated[int, typer.Option(min=1, help="Text runs: longest text accepted, in characters (413 beyond).")] = 20_000,
     api_key: Annotated[str | None, typer.Option(envvar="SHOULDERS_API_KEY", help="Require this key (X-API-Key header) on predict routes.", show_default=False)] = None,
 ) -> None:
-    """Serve a run over HTTP: POST /predict, TF Serving's /v1/models/NAME:predict, /metadata, /healthz and a page at /."""
+    """Serve a run over HTTP: POST /predict, TF Serving's /v1/models/NAME:predict, /metadata, /healthz and a page at /.
+
+    Image runs take an image (raw body or multipart field 'file'); text runs take JSON {"text": "..."} or {"texts": [...]}."""
     import uvicorn
 
     from shoulders.data.images import MAX_PIXELS
@@ -41,11 +45,14 @@ def serve(
     settings = ServeSettings(
         format=format, quantize=quantize, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
         api_key=api_key or None,
-        limits=Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=min(max_pixels, MAX_PIXELS)),
+        limits=Limits(
+            max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=min(max_pixels, MAX_PIXELS),
+            max_texts=max_texts, max_text_chars=max_text_chars,
+        ),
     )
     try:
         app = create_app(load_run(run_path), settings)
-    except (RunNotFoundError, ExportMissingError, ValueError) as error:
+    except (RunNotFoundError, ExportMissingError, ValueError, ImportError) as error:  # ImportError: the text extra is missing
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from shoulders.cli.console import stderr_console, stdout_console
 from rich.table import Table
 
+from shoulders.cli.console import stderr_console, stdout_console
 from shoulders.config import STRATEGIES
 
 console = stderr_console()
@@ -23,9 +23,10 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    data: Annotated[Path | None, typer.Argument(help="A folder of class subfolders, or with train/ and test/ (or val/) inside.", show_default=False)] = None,
+    data: Annotated[Path | None, typer.Argument(help="A folder of class subfolders, or with train/ and test/ (or val/) inside; with --task text, a CSV/TSV file or a folder of .txt files.", show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option(help="An embedded dataset instead of DATA: 'digits' (scikit-learn, offline).")] = None,
-    backbone: Annotated[str, typer.Option(help="A registered backbone (`shoulders backbones`).")] = "efficientnet_lite0",
+    task: Annotated[str, typer.Option(help="'image' or 'text'.")] = "image",
+    backbone: Annotated[str | None, typer.Option(help="A registered backbone (`shoulders backbones`); default efficientnet_lite0, or minilm_l6 for text.", show_default=False)] = None,
     strategy: Annotated[str, typer.Option(help=f"One of: {', '.join(STRATEGIES)}.")] = "two-phase",
     weights: Annotated[str, typer.Option(help="'imagenet' or a local weights file (.pth for EfficientNet-Lite, .h5 for keras.applications).")] = "imagenet",
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
@@ -39,13 +40,19 @@ def train(
     unfreeze: Annotated[int | None, typer.Option(help="Backbone blocks to unfreeze in phase 2 (default: the top ~30%).")] = None,
     layer_decay: Annotated[float | None, typer.Option(help="Layer-wise LR decay in phase 2, e.g. 0.8 (off by default).")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random flip/rotation/zoom on training images.")] = True,
+    text_column: Annotated[str | None, typer.Option(help="Text: the text column's name (default 'text', else 'sentence', ...) or its position (0, 1, ...) in a file without header.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Text: the label column's name (default 'label') or position.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Text: a test file (same format); used only for the final score.")] = None,
+    val: Annotated[Path | None, typer.Option(help="Text: a validation file (default: carved from the training rows).")] = None,
+    max_train: Annotated[int | None, typer.Option(help="Text: train on a stratified, seeded subset of this many training rows.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: tokens per text (default: fits 99% of the training texts, at most 128).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
-    """Fine-tune a pretrained backbone on your images: head first, then the top blocks; report on an untouched test split."""
+    """Fine-tune a pretrained backbone on your images (or texts): head first, then the top blocks; report on an untouched test split."""
     from shoulders.config import Augmentation, RunConfig
     from shoulders.training.recipe import train as run_recipe
 
@@ -53,6 +60,7 @@ def train(
     config = _config_or_exit(
         RunConfig,
         data=source,
+        task=task,
         backbone=backbone,
         strategy=strategy,
         weights=None if weights.lower() == "none" else weights,
@@ -66,7 +74,13 @@ def train(
         lr_finetune=lr_finetune,
         unfreeze=unfreeze,
         layer_decay=layer_decay,
-        augmentation=Augmentation() if augment else None,
+        augmentation=Augmentation() if augment and task == "image" else None,
+        text_column=text_column,
+        label_column=label_column,
+        test_file=str(test) if test else None,
+        val_file=str(val) if val else None,
+        max_train=max_train,
+        max_length=max_length,
         seed=seed,
         out=str(out) if out else None,
         cache_dir=str(cache_dir) if cache_dir else None,
@@ -123,10 +137,10 @@ def print_summary(run) -> None:
     table.add_column(style="bold")
     table.add_column()
     rows = [
-        ("test accuracy", f"{metrics['test_accuracy']:.4f}  (on {metrics['test']['count']} test images no choice looked at)"),
+        ("test accuracy", f"{metrics['test_accuracy']:.4f}  (on {metrics['test']['count']} test {_items(metrics)} no choice looked at)"),
         ("val accuracy", f"{metrics['val_accuracy']:.4f}"),
         ("test macro F1", f"{metrics['test_macro_f1']:.4f}"),
-        ("backbone / strategy", f"{metrics['backbone']} / {metrics['strategy']} at {metrics['image_size']} px"),
+        ("backbone / strategy", f"{metrics['backbone']} / {metrics['strategy']} at {_input_size(metrics)}"),
         ("epochs", f"phase 1: {metrics['epochs_phase1']}, phase 2: {metrics['epochs_phase2']} (started at epoch {metrics['phase2_start_epoch']})"),
         ("learning rates", f"phase 1: {metrics['lr_phase1']:g}, phase 2: {_fmt(metrics['lr_phase2'])}"),
         ("trainable params", f"phase 1: {metrics['trainable_params_phase1']:,}, phase 2: {metrics['trainable_params_phase2']:,} of {metrics['total_params']:,}"),
@@ -135,6 +149,8 @@ def print_summary(run) -> None:
     data = json.loads((run.path / "data.json").read_text())
     bad = json.loads((run.path / "bad_files.json").read_text())
     rows.append(("data", data.get("split_note", "")))
+    for note in data.get("notes", []):
+        rows.append(("", note))
     if bad:
         rows.append(("skipped files", f"{len(bad)} (see bad_files.json): " + ", ".join(b["path"] for b in bad[:3])))
     if data.get("suspicious_files"):
@@ -148,13 +164,21 @@ def print_summary(run) -> None:
     stdout_console().print(table)
 
 
+def _input_size(metrics: dict) -> str:
+    return f"{metrics['max_length']} tokens" if metrics.get("task") == "text" else f"{metrics['image_size']} px"
+
+
+def _items(metrics: dict) -> str:
+    return "texts" if metrics.get("task") == "text" else "images"
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:g}"
 
 
 def evaluate(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
-    data: Annotated[Path | None, typer.Option(help="Another folder of class subfolders to evaluate on (default: the run's own test split).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Other labelled data to evaluate on (default: the run's own test split): a folder of class subfolders, or for a text run a CSV/TSV file (or folder of .txt files) with the run's text and label columns.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate a trained run: accuracy, per-class precision/recall/F1 and the confusion matrix."""
@@ -164,7 +188,7 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f} ({result['count']} images)")
+    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f} ({result['count']} {'texts' if result.get('task') == 'text' else 'images'})")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column)
     for name, row in result["per_class"].items():
@@ -174,21 +198,47 @@ def evaluate(
 
 def predict(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    images: Annotated[list[Path] | None, typer.Argument(help="Image files (image runs).", show_default=False)] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="A text to classify (text runs; repeat for more).", show_default=False)] = None,
+    text_file: Annotated[Path | None, typer.Option(help="A UTF-8 file with one text per line (text runs).", show_default=False)] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1)] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Predict the class of each image with a trained run."""
+    """Predict the class of each image (or, for a text run, each --text / line of --text-file) with a trained run."""
     from shoulders.run import load_run
 
     run = _user_errors(lambda: load_run(run_path))
-    results = _user_errors(lambda: run.classify(images, top_k=min(top_k, len(run.classes))))
+    if run.task == "text":
+        if images:
+            raise typer.BadParameter(f"{run_path} is a text run: pass --text \"...\" or --text-file FILE, not files", param_hint="IMAGES")
+        inputs = [*(text or []), *_lines(text_file)]
+        if not inputs:
+            raise typer.BadParameter("give --text \"...\" (repeatable) or --text-file FILE", param_hint="--text")
+        key = "text"
+    else:
+        if text or text_file:
+            raise typer.BadParameter(f"{run_path} is an image run: pass image files, not --text", param_hint="--text")
+        if not images:
+            raise typer.BadParameter("give one or more image files", param_hint="IMAGES")
+        inputs, key = images, "image"
+    results = _user_errors(lambda: run.classify(inputs, top_k=min(top_k, len(run.classes))))
     if as_json:
-        typer.echo(json.dumps([{"image": str(i), "top": top} for i, top in zip(images, results)], indent=2))
+        typer.echo(json.dumps([{key: str(item), "top": top} for item, top in zip(inputs, results)], indent=2))
         return
-    for image, top in zip(images, results):
+    for item, top in zip(inputs, results):
         shown = ", ".join(f"{entry['label']} {entry['probability']:.3f}" for entry in top)
-        typer.echo(f"{image}: {shown}")
+        typer.echo(f"{item}: {shown}")
+
+
+def _lines(path: Path | None) -> list[str]:
+    """Non-empty lines of a text file (an empty line is no text to classify)."""
+    if path is None:
+        return []
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(f"cannot read {path} as UTF-8 text: {error}", param_hint="--text-file") from None
+    return [line.strip() for line in content.splitlines() if line.strip()]
 
 
 def doctor(

@@ -47,6 +47,18 @@ class Duplicate:
     dropped: tuple[str, ...]
 
 
+def split_names(names: tuple[str, ...], splits: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Which file (or row id) went to which split, for splits.json."""
+    return {split: [names[row] for row in rows] for split, rows in splits.items()}
+
+
+def class_counts(classes: tuple[str, ...], labels: np.ndarray, splits: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    return {
+        split: {name: int((labels[rows] == index).sum()) for index, name in enumerate(classes)}
+        for split, rows in splits.items()
+    }
+
+
 @dataclass
 class PreparedData:
     """Decoded images (usually a read-only memmap of the cache) with labels and the split of every row."""
@@ -72,16 +84,12 @@ class PreparedData:
         return self.images[rows], self.labels[rows]
 
     def split_files(self) -> dict[str, list[str]]:
-        return {split: [self.names[row] for row in rows] for split, rows in self.splits.items()}
+        return split_names(self.names, self.splits)
 
     def summary(self) -> dict:
-        counts = {
-            split: {name: int((self.labels[rows] == index).sum()) for index, name in enumerate(self.classes)}
-            for split, rows in self.splits.items()
-        }
         return {
             "source": self.source,
-            "class_counts": counts,
+            "class_counts": class_counts(self.classes, self.labels, self.splits),
             "bad_files": len(self.bad_files),
             "suspicious_files": [{"path": item.path, "note": item.reason} for item in self.suspicious],
             "duplicates": len(self.duplicates),

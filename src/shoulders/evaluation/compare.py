@@ -2,7 +2,9 @@
 
 Every strategy trains on the same split (the split depends only on the seed), with the same options
 and augmentation, and is scored on the same untouched test set. ``sizes`` adds the data-efficiency
-curve: the same test set, with only ``n`` training images per class (transfer vs scratch).
+curve: the same test set, with only ``n`` training images per class (transfer vs scratch). Texts
+(``task="text"``) compare the same way; their sizes are ``n x classes`` training rows kept by
+``max_train`` (stratified, so each class keeps its share), after the same test set is set aside.
 
 The compare folder holds ``comparison.json`` (rewritten after every run, so an interrupted comparison
 keeps what it finished), one run folder per (strategy, seed, size), and ``report.html``.
@@ -22,16 +24,24 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 
 from shoulders.io import read_json, write_json
 
+if TYPE_CHECKING:
+    from shoulders.config import RunConfig
+
 COMPARED_STRATEGIES = ("feature-extraction", "two-phase", "scratch")
 CURVE_STRATEGIES = ("two-phase", "scratch")  # the data-efficiency curve: transfer vs scratch
 COMPARISON_FILE = "comparison.json"
+TEXT_NOTE = (
+    "Texts are not augmented, so feature extraction and phase 1 of two-phase train the head on the frozen "
+    "encoder's cached features: an extra seed of feature extraction costs little (the validation carve and the "
+    "head change); two-phase and scratch pay for every encoder pass of every epoch."
+)
 
 
 class CompareError(ValueError):
@@ -58,7 +68,7 @@ def parse_sizes(text: str | Sequence[str | int] | None) -> list[int | str]:
 def compare(
     data: str | os.PathLike,
     *,
-    backbone: str = "efficientnet_lite0",
+    backbone: str | None = None,
     seeds: int = 1,
     sizes: str | Sequence[str | int] | None = None,
     out: str | os.PathLike | None = None,
@@ -69,7 +79,9 @@ def compare(
 ) -> dict:
     """Train every strategy on ``data`` for ``seeds`` seeds (0..seeds-1) and return the comparison.
 
-    ``options`` are `RunConfig` fields shared by every run (``epochs_head``, ``image_size``, ``augment``...).
+    ``options`` are `RunConfig` fields shared by every run (``epochs_head``, ``image_size``, ``augment``...;
+    for texts ``task="text"``, ``text_column``, ``label_column``, ``test_file``, ``val_file``, ``max_train``,
+    ``max_length``). ``backbone`` None is the task's default (efficientnet_lite0, or minilm_l6 for text).
     Returns the dict saved as ``comparison.json``: ``table`` (one row per strategy, mean and sd over
     seeds), ``curve`` (when ``sizes`` is given), ``runs`` (every run's folder and headline numbers).
     """
@@ -84,21 +96,27 @@ def compare(
     folder = Path(out) if out else Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     if (folder / COMPARISON_FILE).exists():
         raise FileExistsError(f"{folder} already holds a comparison: choose another --out.")
-    folder.mkdir(parents=True, exist_ok=True)
     options = _run_options(options)
-    RunConfig(data=str(data), backbone=backbone, **options)  # fail on a bad option before any training
+    checked = RunConfig(data=str(data), backbone=backbone, **options)  # fail on a bad option before any training
+    backbone, task = checked.backbone, checked.task
     size_list = parse_sizes(sizes)
-    if any(size != "all" for size in size_list) and not Path(data).is_dir():
+    sized = any(size != "all" for size in size_list)
+    if sized and task == "image" and not Path(data).is_dir():
         raise CompareError(f"--sizes needs a folder of class subfolders to draw subsets from. Received: {data}")
+    if sized and task == "text" and options.get("max_train") is not None:
+        raise CompareError("--sizes and --max-train both choose how many training rows a run gets: give one of them")
+    classes = _text_class_count(checked) if sized and task == "text" else 0
+    folder.mkdir(parents=True, exist_ok=True)  # only once every option is known to be good
     result: dict[str, Any] = {
         "name": folder.name,
+        "task": task,
         "data": str(data),
         "backbone": backbone,
         "seeds": list(range(seeds)),
         "sizes": size_list,
         "strategies": list(strategies),
         "options": {k: v for k, v in options.items() if k != "augmentation"} | {"augment": options["augmentation"] is not None},
-        "note": __doc__.split("Why every seed is a full run: ")[1].strip().replace("\n", " "),
+        "note": TEXT_NOTE if task == "text" else __doc__.split("Why every seed is a full run: ")[1].strip().replace("\n", " "),
         "status": "running",
         "runs": [],
     }
@@ -110,8 +128,12 @@ def compare(
     for strategy, seed, size in planned:
         name = f"{strategy}-seed{seed}" + ("" if size == "all" else f"-n{size}")
         console.print(f"[bold]compare[/] {len(result['runs']) + 1}/{len(planned)}: {name}")
-        source = str(data) if size == "all" else str(_subset_folder(folder, str(data), backbone, options, seed, size))
-        config = RunConfig(data=source, backbone=backbone, strategy=strategy, seed=seed, out=str(folder / name), **options)
+        source, run_options = str(data), options
+        if size != "all" and task == "text":
+            run_options = {**options, "max_train": size * classes}
+        elif size != "all":
+            source = str(_subset_folder(folder, str(data), backbone, options, seed, size))
+        config = RunConfig(data=source, backbone=backbone, strategy=strategy, seed=seed, out=str(folder / name), **run_options)
         result["runs"].append(_train_one(config, strategy, seed, size, progress, console))
         _summarise(result)
         write_json(folder / COMPARISON_FILE, result)
@@ -142,12 +164,19 @@ def _run_options(options: dict[str, Any]) -> dict[str, Any]:
     for reserved in ("strategy", "seed", "out", "data", "backbone"):
         if reserved in options:
             raise CompareError(f"compare sets {reserved!r} itself for every run: do not pass it")
-    augment = options.pop("augment", True)
+    augment = options.pop("augment", True) and options.get("task", "image") == "image"  # texts are not augmented
     augmentation = options.pop("augmentation", None)
     if isinstance(augmentation, dict):
         augmentation = Augmentation(**augmentation)
     options["augmentation"] = (augmentation or Augmentation()) if augment else None
     return options
+
+
+def _text_class_count(config: RunConfig) -> int:
+    """How many classes the table has: a text size of ``n`` per class is ``n x classes`` training rows."""
+    from shoulders.text.recipe import load_data
+
+    return len(load_data(config).classes)
 
 
 def _train_one(config, strategy: str, seed: int, size: int | str, progress: bool, console: Console) -> dict:

@@ -1,4 +1,8 @@
-"""The export registry and `export_run`: write into ``RUN/exports/``, verify, record in manifest.json."""
+"""The export registry and `export_run`: write into ``RUN/exports/``, verify, record in manifest.json.
+
+Image and text runs share every format but TFLite int8; a text run's exports take token ids and carry
+a copy of its tokenizer.json (see `shoulders.export.savedmodel` for why not raw strings).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from shoulders.export import verify
-from shoulders.io import read_json, write_json
+from shoulders.io import read_json, save_model, write_json
 from shoulders.run import Run, load_run
 
 SAVEDMODEL_DIR = "savedmodel"
 MANIFEST = "manifest.json"
+TOKENIZER = "tokenizer.json"  # a text run's tokenizer, beside model.keras (and copied beside its exports)
+TOKENS_NOTE = (
+    "takes token ids, not raw strings: tokenize with tokenizer.json (Hugging Face tokenizers); "
+    "token_ids = its ids, padding_mask = 1 per token and 0 for padding, segment_ids = 0. "
+    "Raw strings inside the model would need tensorflow-text, which shoulders does not rely on."
+)
 
 
 class ExportUnavailableError(RuntimeError):
@@ -26,15 +36,20 @@ class ExportUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """One export format: the quantizations it accepts, the packages it needs, and its writer."""
+    """One export format: the quantizations it accepts (for image and for text runs), the packages it
+    needs, and its writer."""
 
     name: str
     quantizations: tuple[str, ...]
     requires: tuple[str, ...]
     write: Callable[[Run, str, verify.Reference, Path], dict]
+    text_quantizations: tuple[str, ...] = ("none",)
 
     def missing(self) -> list[str]:
         return [package for package in self.requires if importlib.util.find_spec(package) is None]
+
+    def accepts(self, task: str) -> tuple[str, ...]:
+        return self.text_quantizations if task == "text" else self.quantizations
 
 
 def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none") -> dict:
@@ -44,8 +59,8 @@ def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none"
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
     spec = FORMATS[format]
-    if quantize not in spec.quantizations:
-        raise ValueError(f"{format} takes --quantize {' or '.join(spec.quantizations)}. Received: {quantize!r}")
+    if quantize not in spec.accepts(run.task):
+        raise ValueError(_refusal(spec, run.task, quantize))
     if missing := spec.missing():
         raise ExportUnavailableError(
             f"{format}: not available: it needs the package(s) {', '.join(missing)}, which are not installed. "
@@ -67,8 +82,33 @@ def read_manifest(run_path: str | os.PathLike) -> dict:
     return read_json(file) if file.exists() else {"exports": {}}
 
 
+def _refusal(spec: ExportFormat, task: str, quantize: str) -> str:
+    accepted = " or ".join(spec.accepts(task))
+    if task == "text" and quantize in spec.quantizations:
+        why = " (int8 feeds the model integer pixels calibrated on images; a text model takes token ids: use dynamic for int8 weights)"
+        return f"{spec.name} takes --quantize {accepted} for text runs{why if quantize == 'int8' else ''}. Received: {quantize!r}"
+    return f"{spec.name} takes --quantize {accepted}. Received: {quantize!r}"
+
+
 def reference(run: Run) -> verify.Reference:
     """The Keras model's probabilities on the test split (the yardstick every export is held to)."""
+    return _text_reference(run) if run.task == "text" else _image_reference(run)
+
+
+def _text_reference(run: Run) -> verify.Reference:
+    """The test texts recorded in metrics.json, with their true classes and `Run.predict`'s answers."""
+    predictions = run.metrics.get("test_predictions") or []
+    if not predictions or any("text" not in entry for entry in predictions):
+        raise ValueError(
+            f"{run.path / 'metrics.json'} records no test texts to verify an export on; "
+            "train the run again with this version of shoulders (it records them)."
+        )
+    texts = np.array([entry["text"] for entry in predictions], dtype=object)
+    labels = np.array([run.classes.index(entry["true"]) for entry in predictions])
+    return verify.Reference(texts, labels, run.predict(list(texts)), unit="texts")
+
+
+def _image_reference(run: Run) -> verify.Reference:
     from shoulders.training.recipe import load_data, predict_probabilities
 
     data = load_data(run.config, run.image_size, progress=False)
@@ -87,7 +127,11 @@ def _key(format: str, quantize: str) -> str:
 
 def _record(exports: Path, run: Run, key: str, entry: dict) -> None:
     manifest = read_manifest(run.path)
-    manifest.update(run=run.name, classes=run.classes, image_size=run.image_size, crop_fraction=run.crop_fraction)
+    manifest.update(run=run.name, task=run.task, classes=run.classes)
+    if run.task == "text":
+        manifest.update(max_length=run.max_length)
+    else:
+        manifest.update(image_size=run.image_size, crop_fraction=run.crop_fraction)
     manifest.setdefault("exports", {})[key] = entry
     write_json(exports / MANIFEST, manifest)
 
@@ -109,7 +153,64 @@ def _size(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) if path.is_dir() else path.stat().st_size
 
 
+def _tokenized(forward: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer_file: Path, run: Run) -> verify.Predict:
+    """Texts -> probabilities through an export's own copy of the tokenizer, as a user would call it."""
+    from shoulders.text.tokenizer import TextTokenizer
+
+    tokenizer = TextTokenizer.from_file(tokenizer_file, run.max_length or 512)
+    return lambda texts: forward(tokenizer(list(texts)))
+
+
+def _copy_tokenizer(run: Run, exports: Path) -> Path:
+    target = exports / TOKENIZER
+    shutil.copyfile(run.path / TOKENIZER, target)
+    return target
+
+
+def _custom_layers(model) -> list[str]:
+    """Registered names of the layers inside ``model`` that Keras itself does not provide: the
+    packages that must be imported before ``keras.saving.load_model(..., safe_mode=True)``."""
+    import keras
+
+    names, stack = set(), list(model.layers)
+    while stack:
+        layer = stack.pop()
+        if not type(layer).__module__.startswith("keras."):
+            names.add(keras.saving.get_registered_name(type(layer)))
+        if isinstance(layer, keras.Model):
+            stack.extend(layer.layers)
+    return sorted(names)
+
+
+def _write_keras(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
+    """The inference model as .keras (no optimizer state: smaller than the run's model.keras), reloaded
+    with safe_mode=True and compared; text runs get tokenizer.json beside it."""
+    import keras
+
+    from shoulders.evaluation.metrics import softmax
+
+    target = exports / "model.keras"
+    _replace(lambda path: {"written": save_model(run.model, path)}, target)
+    model = keras.saving.load_model(target, safe_mode=True, compile=False)
+
+    def forward(inputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        if not isinstance(inputs, dict):
+            inputs = np.asarray(inputs, np.float32)  # pixels
+        return softmax(np.asarray(model.predict_on_batch(inputs)))
+
+    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "custom_layers": _custom_layers(model)}
+    predict = forward
+    if run.task == "text":
+        tokenizer = _copy_tokenizer(run, exports)
+        predict = _tokenized(forward, tokenizer, run)
+        entry.update(tokenizer=str(tokenizer.relative_to(exports.parent)), note=TOKENS_NOTE)
+    entry["verification"] = {"keras": verify.compare(target.name, verify.batched(predict, ref.inputs), ref, verify.FLOAT_TOLERANCE)}
+    return entry
+
+
 def _write_savedmodel(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
+    if run.task == "text":
+        return _write_token_savedmodel(run, ref, exports)
     import tensorflow as tf
 
     from shoulders.export.savedmodel import BYTES_SIGNATURE, PIXELS_SIGNATURE, export_savedmodel
@@ -123,7 +224,7 @@ def _write_savedmodel(run: Run, quantize: str, ref: verify.Reference, exports: P
     checks = {
         PIXELS_SIGNATURE: verify.compare(
             PIXELS_SIGNATURE,
-            verify.batched(lambda x: pixels(pixels=tf.constant(x, tf.float32))["probabilities"].numpy(), ref.images),
+            verify.batched(lambda x: pixels(pixels=tf.constant(x, tf.float32))["probabilities"].numpy(), ref.inputs),
             ref,
             verify.FLOAT_TOLERANCE,
         )
@@ -134,6 +235,31 @@ def _write_savedmodel(run: Run, quantize: str, ref: verify.Reference, exports: P
         probabilities = verify.batched(lambda x: images(images=tf.constant(x))["probabilities"].numpy(), encoded)
         checks[BYTES_SIGNATURE] = verify.compare(BYTES_SIGNATURE, probabilities, ref, verify.FLOAT_TOLERANCE)
     return {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "signatures": signatures, "verification": checks}
+
+
+def _write_token_savedmodel(run: Run, ref: verify.Reference, exports: Path) -> dict:
+    """Token ids in (see `shoulders.export.savedmodel`); checked through its own assets/tokenizer.json."""
+    import tensorflow as tf
+
+    from shoulders.export.savedmodel import TOKENS_SIGNATURE, export_token_savedmodel
+
+    target = exports / SAVEDMODEL_DIR
+    signatures = _replace(lambda path: export_token_savedmodel(run.model, run.classes, run.path / TOKENIZER, path), target)
+    signature = tf.saved_model.load(str(target)).signatures[TOKENS_SIGNATURE]
+
+    def forward(tokens: dict[str, np.ndarray]) -> np.ndarray:
+        return signature(**{name: tf.constant(ids) for name, ids in tokens.items()})["probabilities"].numpy()
+
+    tokenizer = target / "assets" / TOKENIZER
+    probabilities = verify.batched(_tokenized(forward, tokenizer, run), ref.inputs)
+    return {
+        "path": str(target.relative_to(exports.parent)),
+        "bytes": _size(target),
+        "signatures": signatures,
+        "tokenizer": str(tokenizer.relative_to(exports.parent)),
+        "note": TOKENS_NOTE,
+        "verification": {TOKENS_SIGNATURE: verify.compare(TOKENS_SIGNATURE, probabilities, ref, verify.FLOAT_TOLERANCE)},
+    }
 
 
 def _write_tflite(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
@@ -151,12 +277,15 @@ def _write_tflite(run: Run, quantize: str, ref: verify.Reference, exports: Path)
     _replace(lambda path: {"written": path.write_bytes(convert(savedmodel, quantize, calibration))}, target)
     tolerance = verify.INTEGER_TOLERANCE if quantize in ("dynamic", "int8") else verify.FLOAT_TOLERANCE
     model = TFLiteModel(target)
-    probabilities = verify.batched(model, ref.images)
-    return {
-        "path": str(target.relative_to(exports.parent)),
-        "bytes": _size(target),
-        "verification": {"pixels": verify.compare(target.name, probabilities, ref, tolerance)},
-    }
+    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target)}
+    if run.task == "text":
+        tokenizer = _copy_tokenizer(run, exports)
+        probabilities = verify.batched(_tokenized(model, tokenizer, run), ref.inputs)
+        entry.update(tokenizer=str(tokenizer.relative_to(exports.parent)), note=TOKENS_NOTE)
+        entry["verification"] = {"tokens": verify.compare(target.name, probabilities, ref, tolerance)}
+    else:
+        entry["verification"] = {"pixels": verify.compare(target.name, verify.batched(model, ref.inputs), ref, tolerance)}
+    return entry
 
 
 def _write_onnx(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
@@ -167,7 +296,11 @@ def _write_onnx(run: Run, quantize: str, ref: verify.Reference, exports: Path) -
 
 
 FORMATS: dict[str, ExportFormat] = {
+    "keras": ExportFormat("keras", ("none",), (), _write_keras),
     "savedmodel": ExportFormat("savedmodel", ("none",), ("tensorflow",), _write_savedmodel),
-    "tflite": ExportFormat("tflite", ("none", "float16", "dynamic", "int8"), ("tensorflow", "ai_edge_litert"), _write_tflite),
+    "tflite": ExportFormat(
+        "tflite", ("none", "float16", "dynamic", "int8"), ("tensorflow", "ai_edge_litert"), _write_tflite,
+        text_quantizations=("none", "float16", "dynamic"),
+    ),
     "onnx": ExportFormat("onnx", ("none",), ("tf2onnx", "onnxruntime"), _write_onnx),
 }

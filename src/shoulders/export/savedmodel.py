@@ -1,15 +1,26 @@
-"""SavedModel export: two signatures over the same weights, class names as an asset.
+"""SavedModel export: the run's model behind named signatures, class names as an asset.
 
+Image runs get two signatures over the same weights:
 ``serving_default``: float pixels (None, H, W, 3) in 0..255 (the Keras model's own input contract).
 ``serve_bytes``: encoded JPEG/PNG strings (None,), decoded, oriented, cropped and resized inside
 (see `shoulders.export.decode`), so a client needs no image code at all.
 Both return ``probabilities`` (None, classes) and ``classes`` (None,) int64 indices; ``serve_bytes`` also
 returns ``labels`` (class names, from ``assets/classes.txt`` through a lookup table). ``serving_default``
 stays free of the table so the TFLite converter can take it as it is.
+
+Text runs get one: ``serving_default`` takes token ids (``token_ids``, ``segment_ids``, ``padding_mask``,
+int32 (None, None)) and returns the same two outputs; ``assets/tokenizer.json`` makes the ids. Raw
+strings in the graph would need WordPiece as TensorFlow ops, which only tensorflow-text provides, and
+shoulders does not depend on it.
+
+The model is never ``track``ed: ExportArchive would then store every weight twice, as the Keras
+variables it tracks and as the tf.Variables the endpoints capture (keras-team/keras#23553, open);
+the endpoints alone carry each weight once, half the size on disk and in a server's memory.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +31,8 @@ from shoulders.export.decode import decode_batch
 
 PIXELS_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serve_bytes"
+TOKENS_SIGNATURE = "serving_default"
+TOKEN_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
 def export_savedmodel(model: keras.Model, classes: list[str], image_size: int, crop_fraction: float, path: Path) -> dict:
@@ -43,8 +56,7 @@ def export_savedmodel(model: keras.Model, classes: list[str], image_size: int, c
             return {**outputs, "labels": labels.lookup(outputs["classes"])}
 
         archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.track(labels)
+        archive.track(labels)  # not track(model): see the module docstring
         archive.add_endpoint(
             PIXELS_SIGNATURE,
             pixels_to_outputs,
@@ -57,6 +69,28 @@ def export_savedmodel(model: keras.Model, classes: list[str], image_size: int, c
     return describe_signatures(path)
 
 
+def export_token_savedmodel(model: keras.Model, classes: list[str], tokenizer_file: Path, path: Path) -> dict:
+    """Write a text run's SavedModel at ``path`` (token ids in, probabilities out; the tokenizer and
+    class names as assets); return its signatures."""
+
+    def tokens_to_outputs(token_ids: tf.Tensor, segment_ids: tf.Tensor, padding_mask: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = model({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+
+    archive = keras.export.ExportArchive()  # not track(model): see the module docstring
+    spec = [tf.TensorSpec((None, None), tf.int32, name=name) for name in TOKEN_INPUTS]
+    archive.add_endpoint(TOKENS_SIGNATURE, tokens_to_outputs, input_signature=spec)
+    archive.write_out(str(path), verbose=False)
+    # Plain files in assets/ (no graph op reads them, so they are copied in, not tracked): they travel
+    # with the SavedModel wherever it is deployed, and TF Serving ignores them.
+    assets = path / "assets"
+    assets.mkdir(exist_ok=True)
+    shutil.copyfile(tokenizer_file, assets / "tokenizer.json")
+    (assets / "classes.txt").write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+    return describe_signatures(path)
+
+
 def describe_signatures(path: Path) -> dict:
     """Input and output names, dtypes and shapes of every signature of a SavedModel."""
     loaded = tf.saved_model.load(str(path))
@@ -64,7 +98,7 @@ def describe_signatures(path: Path) -> dict:
     for name, function in loaded.signatures.items():
         inputs = function.structured_input_signature[1]
         described[name] = {
-            "inputs": {key: _spec(spec) for key, spec in inputs.items()},
+            "inputs": {key: _spec(spec) for key, spec in sorted(inputs.items())},
             "outputs": {key: _spec(spec) for key, spec in function.structured_outputs.items()},
         }
     return described

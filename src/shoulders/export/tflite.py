@@ -1,5 +1,8 @@
 """TFLite export through the SavedModel's ``serving_default`` signature, and a runner for the result.
 
+Text runs convert too (token ids in, as their SavedModel); their inputs are integers, so ``int8``
+(integer inputs calibrated on pixels) is for image runs only.
+
 Quantization (``quantize``):
 - ``none``: float32 weights and activations.
 - ``float16``: weights stored as float16 (half the size), computed in float32.
@@ -48,7 +51,8 @@ def _representative(images: np.ndarray) -> Iterator[list[np.ndarray]]:
 
 
 class TFLiteModel:
-    """Runs a shoulders .tflite file: uint8/float pixels (N, H, W, 3) in, float probabilities out.
+    """Runs a shoulders .tflite file: uint8/float pixels (N, H, W, 3), or a text run's token arrays
+    ({"token_ids": ..., ...}, int32 (N, length)), in; float probabilities out.
 
     Not thread-safe (one interpreter); the server calls it from its single batching worker.
     """
@@ -58,16 +62,18 @@ class TFLiteModel:
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         runner = self.interpreter.get_signature_runner(PIXELS_SIGNATURE)
-        details = runner.get_input_details()
-        self._input_name = next(iter(details))
-        self._input = details[self._input_name]
+        self._inputs = runner.get_input_details()
+        self._input_name = next(iter(self._inputs))
+        self._input = self._inputs[self._input_name]
         self._output = runner.get_output_details()["probabilities"]
         self._runner = runner
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        inputs = _quantize(np.asarray(pixels, dtype=np.float32), self._input)
-        probabilities = self._runner(**{self._input_name: inputs})["probabilities"]
-        return _dequantize(probabilities, self._output)
+    def __call__(self, inputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        if isinstance(inputs, dict):  # token arrays: integers, never quantized
+            feed = {name: np.asarray(inputs[name], dtype=details["dtype"]) for name, details in self._inputs.items()}
+        else:
+            feed = {self._input_name: _quantize(np.asarray(inputs, dtype=np.float32), self._input)}
+        return _dequantize(self._runner(**feed)["probabilities"], self._output)
 
 
 def _quantize(values: np.ndarray, details: dict) -> np.ndarray:

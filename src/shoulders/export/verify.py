@@ -1,7 +1,8 @@
 """Every export is checked against the Keras model it came from, on the run's untouched test split.
 
 An export that loses more than its tolerance of test accuracy is refused loudly: a smaller or faster
-model that is silently worse is the failure this guards against.
+model that is silently worse is the failure this guards against. Exports of text runs are fed the
+test texts through their own copy of the tokenizer, as a user would.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-Predict = Callable[[np.ndarray], np.ndarray]
+Predict = Callable[[np.ndarray], np.ndarray]  # a batch of inputs (pixels or texts) -> probabilities
 FLOAT_TOLERANCE = 0.01  # accuracy drop allowed for float exports (SavedModel, TFLite none/float16)
 INTEGER_TOLERANCE = 0.02  # for integer weights (TFLite dynamic, int8)
 BATCH = 32
@@ -26,18 +27,19 @@ class ExportVerificationError(RuntimeError):
 class Reference:
     """The Keras model's answers on the test split, computed once for every export compared with it."""
 
-    images: np.ndarray
+    inputs: np.ndarray  # what a user sends: pixels (N, H, W, 3), or texts (N,) as an object array
     labels: np.ndarray
     probabilities: np.ndarray
     files: tuple[Path, ...] = ()  # the test images' own files, to check decoding inside the export
+    unit: str = "images"  # what one input is, for the manifest ("images" or "texts")
 
     @property
     def accuracy(self) -> float:
         return _accuracy(self.probabilities, self.labels)
 
 
-def batched(predict: Predict, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
-    return np.concatenate([predict(images[start : start + batch]) for start in range(0, len(images), batch)])
+def batched(predict: Predict, inputs: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    return np.concatenate([predict(inputs[start : start + batch]) for start in range(0, len(inputs), batch)])
 
 
 def compare(name: str, probabilities: np.ndarray, reference: Reference, tolerance: float) -> dict:
@@ -49,7 +51,7 @@ def compare(name: str, probabilities: np.ndarray, reference: Reference, toleranc
         )
     accuracy = _accuracy(probabilities, reference.labels)
     return {
-        "test_images": int(len(reference.labels)),
+        f"test_{reference.unit}": int(len(reference.labels)),
         "test_accuracy": round(accuracy, 4),
         "keras_test_accuracy": round(reference.accuracy, 4),
         "accuracy_drop": round(reference.accuracy - accuracy, 4),

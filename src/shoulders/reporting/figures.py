@@ -84,8 +84,8 @@ def comparison_bars(table: Sequence[dict]) -> str:
     return figure_png(figure)
 
 
-def efficiency_curve(curve: Sequence[dict]) -> str:
-    """Test accuracy vs training images per class, one line per strategy (sd as a band)."""
+def efficiency_curve(curve: Sequence[dict], items: str = "images") -> str:
+    """Test accuracy vs training ``items`` (images or texts) per class, one line per strategy (sd as a band)."""
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     for strategy in dict.fromkeys(row["strategy"] for row in curve):
         rows = sorted((row for row in curve if row["strategy"] == strategy), key=lambda row: row["train_images_per_class"])
@@ -95,7 +95,7 @@ def efficiency_curve(curve: Sequence[dict]) -> str:
         axis.plot(x, y, marker="o", label=strategy)
         axis.fill_between(x, y - sd, y + sd, alpha=0.2)
     axis.set_xscale("log")
-    axis.set_xlabel("training images per class (log scale)")
+    axis.set_xlabel(f"training {items} per class (log scale)")
     axis.set_ylabel("test accuracy")
     axis.set_ylim(0, 1.05)
     axis.grid(alpha=0.3)

@@ -14,6 +14,7 @@ from shoulders.reporting import figures
 
 REPORT_FILE = "report.html"
 GALLERY_SIZE = 12
+ERROR_TEXT_LIMIT = 600  # characters of a text shown in the worst-errors table (a review can be pages long)
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
 h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
@@ -22,6 +23,7 @@ th{background:#f3f3f3}.num{text-align:right;font-variant-numeric:tabular-nums}.n
 .headline{font-size:20px;background:#eef5ee;padding:10px 14px;border-radius:6px;display:inline-block}
 .gallery{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:6px;width:150px;font-size:12px}
 .card img{width:140px;height:140px;image-rendering:auto}.bad{color:#b00}code{font-size:12px;word-break:break-all}
+td.text{max-width:640px;white-space:pre-wrap;overflow-wrap:anywhere}
 """
 
 
@@ -58,13 +60,14 @@ def run_report(run_path: str | os.PathLike) -> str:
     data = read_json(run.path / "data.json")
     config = read_json(run.path / "config.json")
     bad_files = read_json(run.path / "bad_files.json")
+    text = run.task == "text"
     sections = [
-        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test images no '
+        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test {_items(text)} no '
         f'choice looked at &middot; macro F1 {metrics["test_macro_f1"]:.4f} &middot; val accuracy {metrics["val_accuracy"]:.4f}</p>',
         _table(
-            ["backbone / strategy", "image size", "epochs (phase 1 + phase 2)", "trainable params", "total params", "train time"],
+            ["backbone / strategy", "text length" if text else "image size", "epochs (phase 1 + phase 2)", "trainable params", "total params", "train time"],
             [[
-                f'{metrics["backbone"]} / {metrics["strategy"]}', f'{metrics["image_size"]} px',
+                f'{metrics["backbone"]} / {metrics["strategy"]}', input_size(metrics),
                 f'{metrics["epochs_phase1"]} + {metrics["epochs_phase2"]}',
                 _trainable(metrics),
                 f'{metrics["total_params"]:,}', f'{metrics["train_seconds"]:.1f} s',
@@ -83,13 +86,24 @@ def run_report(run_path: str | os.PathLike) -> str:
         ),
         f'<p class="note">Expected calibration error: {test.get("expected_calibration_error", float("nan")):.3f} (0 is perfectly calibrated).</p>',
         "<h2>Worst test errors</h2>",
-        _gallery(run),
+        _worst_texts(metrics) if text else _gallery(run),
         "<h2>Data</h2>",
-        _data_section(data, bad_files),
+        _data_section(data, bad_files, text),
         "<h2>Lineage</h2>",
         _lineage_section(run.path, config, metrics, data),
     ]
     return _page(f"shoulders run {run.name}", sections)
+
+
+def _items(text: bool) -> str:
+    return "texts" if text else "images"
+
+
+def input_size(metrics: dict) -> str:
+    """What the model takes in, in words: "224 px" for images, "max 128 tokens" for texts."""
+    if metrics.get("task") == "text":
+        return f'max {metrics["max_length"]} tokens'
+    return f'{metrics["image_size"]} px'
 
 
 def _trainable(metrics: dict) -> str:
@@ -106,12 +120,38 @@ def _curves_note(metrics: dict) -> str:
     )
 
 
+def worst_errors(metrics: dict) -> list[dict]:
+    """The misclassified test predictions, most confident first: where the model is wrong and sure of it."""
+    errors = [p for p in metrics.get("test_predictions", []) if p["true"] != p["predicted"]]
+    return sorted(errors, key=lambda p: -p["confidence"])
+
+
+def _worst_texts(metrics: dict) -> str:
+    """The worst errors of a text run as a table: the texts are in metrics.json, so no data is re-read."""
+    errors = worst_errors(metrics)
+    if not errors:
+        return '<p class="note">No test text was misclassified.</p>'
+    rows = "".join(
+        f'<tr><td class="text">{_e(_shorten(p.get("text", "(text not recorded)")))}</td><td>{_e(p["true"])}</td>'
+        f'<td class="bad">{_e(p["predicted"])}</td><td class="num">{p["confidence"]:.3f}</td><td><code>{_e(p["file"])}</code></td></tr>'
+        for p in errors[:GALLERY_SIZE]
+    )
+    shown = f"{min(len(errors), GALLERY_SIZE)} of {len(errors)}"
+    return (
+        f'<p class="note">{shown} misclassified test texts, most confident first.</p><table class="errors">'
+        f"<tr><th>text</th><th>true</th><th>predicted</th><th>confidence</th><th>row</th></tr>{rows}</table>"
+    )
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT].rstrip() + " …"
+
+
 def _gallery(run) -> str:
-    """The misclassified test images, most confident first: where the model is wrong and sure of it."""
+    """The misclassified test images as thumbnails, most confident first (image runs only: it re-reads the images)."""
     from shoulders.training.recipe import load_data
 
-    errors = [p for p in run.metrics.get("test_predictions", []) if p["true"] != p["predicted"]]
-    errors.sort(key=lambda p: -p["confidence"])
+    errors = worst_errors(run.metrics)
     if not errors:
         return '<p class="note">No test image was misclassified.</p>'
     try:
@@ -133,18 +173,20 @@ def _gallery(run) -> str:
     return f'<p class="note">{shown} misclassified test images, most confident first.</p><div class="gallery">{"".join(cards)}</div>'
 
 
-def _data_section(data: dict, bad_files: list[dict]) -> str:
+def _data_section(data: dict, bad_files: list[dict], text: bool = False) -> str:
     counts = data.get("class_counts", {})
     splits = [s for s in ("train", "val", "test") if s in counts] + [s for s in counts if s not in ("train", "val", "test")]
     classes = data.get("classes") or (list(next(iter(counts.values()))) if counts else [])
     rows = [[name, *(counts[split].get(name, 0) for split in splits)] for name in classes]
     parts = [f'<p class="note">{_e(data.get("split_note", ""))} Source: <code>{_e(data.get("source", ""))}</code>; fingerprint <code>{_e(data.get("fingerprint", ""))}</code>.</p>']
+    parts += [f'<p class="note">{_e(note)}</p>' for note in data.get("notes", [])]
     parts.append(_table(["class", *splits], rows))
-    parts.append(f"<p>Skipped (unreadable) files: {len(bad_files)}</p>")
+    parts.append(f"<p>Skipped {'(unusable) rows' if text else '(unreadable) files'}: {len(bad_files)}</p>")
     if bad_files:
-        parts.append(_table(["file", "reason"], [[b["path"], b["reason"]] for b in bad_files], 9))
+        parts.append(_table(["row" if text else "file", "reason"], [[b["path"], b["reason"]] for b in bad_files], 9))
     suspicious = data.get("suspicious_files", [])
-    parts.append(f"<p>Kept but suspicious: {len(suspicious)}</p>")
+    if not text:  # only the image loader flags files it keeps but doubts
+        parts.append(f"<p>Kept but suspicious: {len(suspicious)}</p>")
     if suspicious:
         parts.append(_table(["file", "why"], [[s["path"], s["note"]] for s in suspicious], 9))
     duplicates = data.get("duplicates", [])
@@ -155,12 +197,12 @@ def _data_section(data: dict, bad_files: list[dict]) -> str:
 
 
 def _lineage_section(path: Path, config: dict, metrics: dict, data: dict) -> str:
-    from shoulders.tracking.lineage import default_tracking_uri
+    from shoulders.tracking.lineage import default_tracking_uri, pretrained_weights
 
     rows = [
         ["run folder", str(path.resolve())],
         ["backbone", config["backbone"]],
-        ["pretrained weights", "none (random init)" if config["strategy"] == "scratch" else config.get("weights")],
+        ["pretrained weights", pretrained_weights(config, metrics, _weights_origin(config))],
         ["weights sha256", metrics.get("weights_sha256") or "none"],
         ["dataset fingerprint", data.get("fingerprint", "")],
         ["seed", config["seed"]],
@@ -172,6 +214,16 @@ def _lineage_section(path: Path, config: dict, metrics: dict, data: dict) -> str
     ]
     full = html.escape(json.dumps({k: v for k, v in config.items() if k != "versions"}, indent=1))
     return _table(["what", "value"], rows, 9) + f"<details><summary>config.json</summary><pre>{full}</pre></details>"
+
+
+def _weights_origin(config: dict) -> str | None:
+    """Where a registered text encoder's weights come from, for the lineage table (None if unknown)."""
+    from shoulders import backbones
+
+    try:
+        return backbones.get(config["backbone"]).weights_origin
+    except KeyError:  # UnknownBackboneError: a run of a backbone this install does not register
+        return None
 
 
 def compare_report(folder: str | os.PathLike) -> str:
@@ -195,10 +247,10 @@ def compare_report(folder: str | os.PathLike) -> str:
         sections += [
             "<h2>Data efficiency</h2>",
             _table(
-                ["strategy", "images per class", "test accuracy", "seeds"],
+                ["strategy", f"{items_name(result)} per class", "test accuracy", "seeds"],
                 [[r["strategy"], f'{r["train_images_per_class"]:g}', accuracy_text(r), r["seeds"]] for r in curve],
             ),
-            _img(figures.efficiency_curve(curve), "data efficiency curve"),
+            _img(figures.efficiency_curve(curve, items_name(result)), "data efficiency curve"),
         ]
     runs = [
         [Path(r["path"]).name, r["strategy"], r["seed"], r["size"], f'{r["test_accuracy"]:.4f}', f'{r["train_seconds"]:.1f} s']
@@ -206,6 +258,11 @@ def compare_report(folder: str | os.PathLike) -> str:
     ]
     sections += ["<h2>Runs</h2>", _table(["run (its own report.html inside)", "strategy", "seed", "size", "test accuracy", "train time"], runs, 2)]
     return _page(f"shoulders comparison {result['name']}", sections)
+
+
+def items_name(result: dict) -> str:
+    """What a comparison trained on: "texts" or "images" (older comparison.json files are images)."""
+    return _items(result.get("task") == "text")
 
 
 def accuracy_text(row: dict) -> str:

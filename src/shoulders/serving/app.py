@@ -1,8 +1,9 @@
 """The HTTP server: FastAPI routes over a micro-batched model; it stays up whatever clients send.
 
-Routes: ``POST /predict`` (multipart or raw image), TF Serving's ``POST /v1/models/{name}:predict`` and
-``GET /v1/models/{name}`` (name: the run folder's name, or ``default``), ``GET /healthz``,
-``GET /metadata``, and ``GET /`` (a page to try an image). An API key, when set, guards the predict routes.
+Routes: ``POST /predict`` (an image run: multipart or raw image; a text run: JSON ``{"text": "..."}`` or
+``{"texts": [...]}``), TF Serving's ``POST /v1/models/{name}:predict`` and ``GET /v1/models/{name}`` (name:
+the run folder's name, or ``default``), ``GET /healthz``, ``GET /metadata``, and ``GET /`` (a page to try an
+image or a text). An API key, when set, guards the predict routes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shoulders.serving.batching import MicroBatcher, QueueFullError
 from shoulders.serving.inputs import Limits, RequestError, decode_image, decode_instances, read_body, upload_bytes
 from shoulders.serving.page import page_html
 from shoulders.serving.predictors import Predict, load_predictor
+from shoulders.serving.texts import instance_texts, request_texts
 
 T = TypeVar("T")
 
@@ -75,25 +77,32 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
         if name not in names:
             raise RequestError(404, f"no model named {name!r}; this server serves {run.name!r} (also answers to 'default').")
 
-    async def classify(pixels: np.ndarray) -> tuple[np.ndarray, dict]:
+    async def classify(inputs: np.ndarray) -> tuple[np.ndarray, dict]:
         started = time.perf_counter()
         try:
-            result = await _with_timeout(batcher.submit(pixels), settings.timeout_s)
+            result = await _with_timeout(batcher.submit(inputs), settings.timeout_s)
         except QueueFullError as error:
             raise RequestError(503, str(error)) from None
         timing = {"latency_ms": round((time.perf_counter() - started) * 1000, 2), "model_ms": round(result.model_ms, 2), "batch_size": result.batch_size}
         return result.probabilities, timing
 
+    async def request_inputs(request: Request) -> tuple[np.ndarray, bool]:
+        """The batch a ``/predict`` body holds, and whether it is one input (one answer) or a list."""
+        if run.task == "text":
+            return await request_texts(request, settings.limits)
+        data = await upload_bytes(request, settings.limits)
+        pixels = await run_in_threadpool(decode_image, data, run.image_size, run.crop_fraction, settings.limits)
+        return pixels[None], True
+
     @app.post("/predict", dependencies=[Depends(check_key)])
     async def predict_route(request: Request, top_k: int | None = None) -> dict:
         started = time.perf_counter()
-        data = await upload_bytes(request, settings.limits)
-        pixels = await run_in_threadpool(decode_image, data, run.image_size, run.crop_fraction, settings.limits)
-        probabilities, timing = await classify(pixels[None])
+        inputs, single = await request_inputs(request)
+        probabilities, timing = await classify(inputs)
         k = max(1, min(top_k or settings.top_k, len(run.classes)))
-        row = probabilities[0]
-        top = [{"label": run.classes[i], "probability": round(float(row[i]), 6)} for i in np.argsort(-row)[:k]]
-        return {"model": run.name, "predictions": top, **timing, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+        tops = [_top(row, run.classes, k) for row in probabilities]
+        answers = {"predictions": tops[0]} if single else {"results": [{"predictions": top} for top in tops]}
+        return {"model": run.name, **answers, **timing, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.post("/v1/models/{name}:predict", dependencies=[Depends(check_key)])
     async def tf_serving_predict(name: str, request: Request) -> dict:
@@ -103,8 +112,11 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(400, f"body is not valid JSON ({error}); send {{\"instances\": [...]}}.") from None
-        pixels = await run_in_threadpool(decode_instances, payload, run.image_size, run.crop_fraction, settings.limits)
-        probabilities, _ = await classify(pixels)
+        if run.task == "text":
+            inputs = instance_texts(payload, settings.limits)
+        else:
+            inputs = await run_in_threadpool(decode_instances, payload, run.image_size, run.crop_fraction, settings.limits)
+        probabilities, _ = await classify(inputs)
         classes = probabilities.argmax(axis=1)
         return {
             "predictions": [
@@ -120,7 +132,7 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": run.name}
+        return {"status": "ok", "model": run.name, "task": run.task}
 
     @app.get("/metadata")
     async def metadata() -> dict:
@@ -128,19 +140,30 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
         summary_keys = ("test_accuracy", "test_macro_f1", "val_accuracy", "strategy", "epochs_phase1", "epochs_phase2")
         return {
             "run_id": run.name,
+            "task": run.task,
             "classes": run.classes,
             "backbone": run.config.backbone,
-            "input_size": [run.image_size, run.image_size, 3],
-            "crop_fraction": run.crop_fraction,
+            **_input_contract(run),
             "metrics": {key: metrics.get(key) for key in summary_keys},
             "serving": {**asdict(settings), "api_key": settings.api_key is not None},
         }
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        return page_html(run.name, needs_key=settings.api_key is not None)
+        return page_html(run.name, needs_key=settings.api_key is not None, task=run.task)
 
     return app
+
+
+def _top(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict]:
+    return [{"label": classes[i], "probability": round(float(probabilities[i]), 6)} for i in np.argsort(-probabilities)[:k]]
+
+
+def _input_contract(run: Run) -> dict:
+    """What ``/predict`` takes: image size and crop, or the tokens a text is truncated to."""
+    if run.task == "text":
+        return {"input": 'JSON {"text": "..."} or {"texts": [...]}', "max_length": run.max_length}
+    return {"input_size": [run.image_size, run.image_size, 3], "crop_fraction": run.crop_fraction}
 
 
 async def _with_timeout(awaitable: Awaitable[T], seconds: float) -> T:

@@ -1,7 +1,7 @@
 """Dynamic micro-batching: requests that arrive within a few milliseconds share one forward pass.
 
-A forward pass costs nearly the same for 1 image as for 16 on a CPU (the weights are read once), so
-under concurrent load batching multiplies throughput. The queue is bounded: when it is full the
+A forward pass costs nearly the same for 1 image (or text) as for 16 on a CPU (the weights are read
+once), so under concurrent load batching multiplies throughput. The queue is bounded: when it is full the
 server answers 503 at once instead of letting latency grow without limit.
 """
 
@@ -25,12 +25,12 @@ class QueueFullError(RuntimeError):
 @dataclass(frozen=True)
 class BatchResult:
     probabilities: np.ndarray
-    batch_size: int  # how many images shared the forward pass
+    batch_size: int  # how many inputs (images or texts) shared the forward pass
     model_ms: float
 
 
 class MicroBatcher:
-    """Collects queued requests into batches of at most ``max_batch`` images, waiting at most
+    """Collects queued requests into batches of at most ``max_batch`` inputs, waiting at most
     ``max_wait_ms`` after the first one; runs ``predict`` on one worker thread (models are not
     thread-safe, and one pass at a time uses every core anyway).
 
@@ -62,7 +62,8 @@ class MicroBatcher:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, pixels: np.ndarray) -> BatchResult:
-        """Probabilities for ``pixels`` (k, H, W, 3); raises `QueueFullError` at once when the queue is full."""
+        """Probabilities for ``pixels`` (k, H, W, 3), or for a text run's texts (k,) as an object array;
+        raises `QueueFullError` at once when the queue is full."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not awaited (the app's lifespan starts it).")
         future: asyncio.Future = asyncio.get_running_loop().create_future()

@@ -18,6 +18,8 @@ from starlette.requests import Request
 
 from shoulders.data.images import ImageDecodeError, load_image
 
+IMAGE_TAKES = "send an image as the raw body or as a multipart field named 'file'"
+
 
 class RequestError(Exception):
     """A client error: ``status`` and a message that says what to send instead."""
@@ -32,6 +34,13 @@ class Limits:
     max_body_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000  # a 40-megapixel photo; a decoded RGB image of that size is 120 MB
     max_instances: int = 64
+    max_texts: int = 64  # text runs: texts per request
+    max_text_chars: int = 20_000  # text runs: a long article; the model reads only its first max_length tokens
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value < 1:
+                raise ValueError(f"Limits.{name} must be at least 1. Received: {value}")
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:
@@ -53,7 +62,10 @@ async def read_body(request: Request, limits: Limits) -> bytes:
 async def upload_bytes(request: Request, limits: Limits) -> bytes:
     """Image bytes from a multipart upload (field ``file``, or the first file) or from the raw body."""
     body = await read_body(request, limits)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/json", "text/")):
+        raise RequestError(415, f"received {content_type.split(';')[0]}; this run classifies images: {IMAGE_TAKES}.")
+    if not content_type.startswith("multipart/form-data"):
         if not body:
             raise RequestError(400, "empty body: send an image as the raw body or as a multipart field named 'file'.")
         return body
@@ -115,6 +127,8 @@ def _instance(value: object, index: int, size: int, crop_fraction: float, limits
         except (binascii.Error, ValueError):
             raise RequestError(400, f"instance {index}: b64 is not valid base64.") from None
         return _with_index(index, lambda: decode_image(data, size, crop_fraction, limits))
+    if isinstance(value, str):
+        raise RequestError(400, f'instance {index}: a string; this run classifies images: send a pixel array (H, W, 3) or {{"b64": ...}}.')
     if not isinstance(value, list):
         raise RequestError(400, f"instance {index}: expected a pixel array (H, W, 3) or {{\"b64\": ...}}. Received: {type(value).__name__}")
     try:

@@ -1,5 +1,6 @@
-"""The page at ``GET /``: drop or choose an image, see the probabilities as bars. Self-contained (no
-external scripts, fonts or styles), so it works offline and behind a strict network policy."""
+"""The page at ``GET /``: drop or choose an image (a text run: type a text), see the probabilities as
+bars. Self-contained (no external scripts, fonts or styles), so it works offline and behind a strict
+network policy."""
 
 from __future__ import annotations
 
@@ -19,33 +20,25 @@ _PAGE = """<!doctype html>
  .bar{background:#3a7;height:1rem;border-radius:4px}
  .value{width:4rem;text-align:right;font-variant-numeric:tabular-nums}
  #status.error{color:#b00}
+ #text{width:100%;box-sizing:border-box;font:inherit}
 </style></head><body>
 <h1>__NAME__</h1>
 __KEY__
-<div id="drop"><p>Drop an image here, or choose one:</p>
-<input id="file" type="file" accept="image/*"></div>
-<img id="preview" alt="the chosen image">
+__INPUT__
 <p id="status"></p>
 <p id="top"></p>
 <div id="bars"></div>
 <script>
-const drop = document.getElementById("drop"), input = document.getElementById("file");
 const statusLine = document.getElementById("status");
-drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over");
-  if (e.dataTransfer.files.length) send(e.dataTransfer.files[0]); });
-input.addEventListener("change", () => { if (input.files.length) send(input.files[0]); });
+__LISTENERS__
 
-async function send(file) {
-  const preview = document.getElementById("preview");
-  preview.src = URL.createObjectURL(file); preview.style.display = "block";
+async function send(body, contentType) {
   statusLine.textContent = "Classifying..."; statusLine.className = "";
-  const form = new FormData(); form.append("file", file);
   const headers = {}; const key = document.getElementById("key");
   if (key && key.value) headers["X-API-Key"] = key.value;
+  if (contentType) headers["Content-Type"] = contentType;
   try {
-    const response = await fetch("predict?top_k=1000", {method: "POST", body: form, headers});
+    const response = await fetch("predict?top_k=1000", {method: "POST", body, headers});
     const answer = await response.json();
     if (!response.ok) throw new Error(answer.error || response.statusText);
     show(answer);
@@ -71,6 +64,39 @@ function show(answer) {
 
 _KEY_FIELD = '<p><label>API key <input id="key" type="password" autocomplete="off"></label></p>'
 
+_IMAGE_INPUT = """<div id="drop"><p>Drop an image here, or choose one:</p>
+<input id="file" type="file" accept="image/*"></div>
+<img id="preview" alt="the chosen image">"""
+_IMAGE_LISTENERS = """const drop = document.getElementById("drop"), input = document.getElementById("file");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over");
+  if (e.dataTransfer.files.length) sendFile(e.dataTransfer.files[0]); });
+input.addEventListener("change", () => { if (input.files.length) sendFile(input.files[0]); });
 
-def page_html(model_name: str, needs_key: bool = False) -> str:
-    return _PAGE.replace("__NAME__", html.escape(model_name)).replace("__KEY__", _KEY_FIELD if needs_key else "")
+function sendFile(file) {
+  const preview = document.getElementById("preview");
+  preview.src = URL.createObjectURL(file); preview.style.display = "block";
+  const form = new FormData(); form.append("file", file);
+  send(form, null);
+}"""
+
+_TEXT_INPUT = """<p><label for="text">Type or paste a text:</label></p>
+<textarea id="text" rows="6"></textarea>
+<p><button id="classify" type="button">Classify</button></p>"""
+_TEXT_LISTENERS = """document.getElementById("classify").addEventListener("click", () => {
+  const text = document.getElementById("text").value;
+  if (!text.trim()) { statusLine.textContent = "Type a text first."; statusLine.className = "error"; return; }
+  send(JSON.stringify({text}), "application/json");
+});"""
+
+_INPUTS = {"image": (_IMAGE_INPUT, _IMAGE_LISTENERS), "text": (_TEXT_INPUT, _TEXT_LISTENERS)}
+
+
+def page_html(model_name: str, needs_key: bool = False, task: str = "image") -> str:
+    """The page for a run of ``task`` ("image": a file picker; "text": a text box)."""
+    if task not in _INPUTS:
+        raise ValueError(f"task must be one of {', '.join(_INPUTS)}. Received: {task!r}")
+    field, listeners = _INPUTS[task]
+    page = _PAGE.replace("__INPUT__", field).replace("__LISTENERS__", listeners)
+    return page.replace("__KEY__", _KEY_FIELD if needs_key else "").replace("__NAME__", html.escape(model_name))

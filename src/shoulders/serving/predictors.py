@@ -1,4 +1,8 @@
-"""The three model forms the server can run, behind one call: uint8 pixels (N, H, W, 3) -> probabilities."""
+"""The three model forms the server can run, behind one call: a batch of inputs -> probabilities.
+
+Image runs take uint8 pixels (N, H, W, 3); text runs take texts (N,) as an object array, tokenized
+with the run's tokenizer.json (the file every text export carries a copy of).
+"""
 
 from __future__ import annotations
 
@@ -21,16 +25,44 @@ class ExportMissingError(FileNotFoundError):
 def load_predictor(run: Run, format: str = "keras", quantize: str | None = None) -> Predict:
     """A warmed-up predictor for ``run`` in ``format`` (a SavedModel or TFLite export must exist and
     have passed verification: the server never serves a model that failed it)."""
+    if format not in SERVE_FORMATS:
+        raise ValueError(f"unknown serving format {format!r}; choose one of: {', '.join(SERVE_FORMATS)}")
+    if run.task == "text":
+        predict = _texts(run, format, quantize)
+        predict(np.array(["warm up"], dtype=object))  # trace/allocate before the first request
+        return predict
     if format == "keras":
         predict = _keras(run)
     elif format == "savedmodel":
         predict = _savedmodel(run)
-    elif format == "tflite":
-        predict = _tflite(run, quantize)
     else:
-        raise ValueError(f"unknown serving format {format!r}; choose one of: {', '.join(SERVE_FORMATS)}")
+        predict = _tflite(run, quantize)
     predict(np.zeros((1, run.image_size, run.image_size, 3), np.uint8))  # trace/allocate before the first request
     return predict
+
+
+def _texts(run: Run, format: str, quantize: str | None) -> Predict:
+    """Texts -> the run's tokenizer -> token arrays, padded to the batch's longest -> the model in ``format``."""
+    if format == "keras":
+        forward = _keras_tokens(run)
+    elif format == "savedmodel":
+        forward = _savedmodel_tokens(run)
+    else:
+        forward = _tflite(run, quantize)
+    tokenizer = run.tokenizer
+    return lambda texts: forward(tokenizer([str(text) for text in texts]))
+
+
+def _keras_tokens(run: Run) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    import tensorflow as tf
+
+    from shoulders.text.tokenizer import INPUT_NAMES
+
+    model = run.model
+    signature = [{name: tf.TensorSpec((None, None), tf.int32, name=name) for name in INPUT_NAMES}]
+    # One trace for every batch size and length (Keras' predict would retrace per new shape).
+    forward = tf.function(lambda tokens: tf.nn.softmax(model(tokens, training=False), axis=-1), input_signature=signature)
+    return lambda tokens: forward({name: tf.constant(ids) for name, ids in tokens.items()}).numpy()
 
 
 def _keras(run: Run) -> Predict:
@@ -76,6 +108,16 @@ def _savedmodel(run: Run) -> Predict:
     entry = _verified_export(run, "savedmodel", "savedmodel")
     signature = tf.saved_model.load(str(run.path / entry["path"])).signatures[PIXELS_SIGNATURE]
     return lambda pixels: signature(pixels=tf.constant(pixels, tf.float32))["probabilities"].numpy()
+
+
+def _savedmodel_tokens(run: Run) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    import tensorflow as tf
+
+    from shoulders.export.savedmodel import TOKENS_SIGNATURE
+
+    entry = _verified_export(run, "savedmodel", "savedmodel")
+    signature = tf.saved_model.load(str(run.path / entry["path"])).signatures[TOKENS_SIGNATURE]
+    return lambda tokens: signature(**{name: tf.constant(ids) for name, ids in tokens.items()})["probabilities"].numpy()
 
 
 def _tflite(run: Run, quantize: str | None) -> Predict:

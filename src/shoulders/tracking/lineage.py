@@ -65,16 +65,21 @@ def compare_group(run_path: str | os.PathLike) -> str | None:
 
 
 def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
-    """Everything that shaped the run, as MLflow params (strings): backbone, weights, sizes, LRs, data, versions."""
+    """Everything that shaped the run, as MLflow params (strings): backbone, weights, input size, LRs, data, versions.
+
+    Image and text runs share every param but their inputs: image_size, crop_fraction and augmentation
+    for images; max_length, the columns and the split files for texts.
+    """
     path = Path(run_path)
     config, metrics, data = (read_json(path / name) for name in ("config.json", "metrics.json", "data.json"))
     unfrozen = metrics.get("unfrozen_blocks") or []
+    task = config.get("task", "image")
     params: dict[str, Any] = {
+        "task": task,
         "base_architecture": config["backbone"],
-        "pretrained_weights": "none (random init)" if config["strategy"] == "scratch" else config.get("weights"),
+        "pretrained_weights": pretrained_weights(config, metrics),
         "weights_sha256": metrics.get("weights_sha256") or "none",
-        "image_size": config.get("image_size_used"),
-        "crop_fraction": config.get("crop_fraction_used"),
+        **(_text_params(config) if task == "text" else _image_params(config)),
         "strategy": config["strategy"],
         "frozen_layers_count": metrics.get("frozen_layers"),
         "fine_tune_at": unfrozen[0] if unfrozen else "none (backbone never unfrozen)",
@@ -87,7 +92,6 @@ def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
         "epochs_finetune": config["epochs_finetune"],
         "patience": config["patience"],
         "dropout": config["dropout"],
-        "augmentation": json.dumps(config.get("augmentation")),
         "seed": config["seed"],
         "dataset_fingerprint": data.get("fingerprint"),
         "dataset_source": config["data"],
@@ -97,6 +101,39 @@ def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
     }
     params.update({f"version_{name}": version for name, version in config.get("versions", {}).items()})
     return {key: _text(value) for key, value in params.items()}
+
+
+def _image_params(config: dict) -> dict[str, Any]:
+    return {
+        "image_size": config.get("image_size_used"),
+        "crop_fraction": config.get("crop_fraction_used"),
+        "augmentation": json.dumps(config.get("augmentation")),
+    }
+
+
+def _text_params(config: dict) -> dict[str, Any]:
+    """A text run's inputs: the encoder, the token length used and where its rows came from."""
+    return {
+        "text_encoder": config["backbone"],
+        "max_length": config.get("max_length_used") or config.get("max_length"),
+        "text_column": config.get("text_column") or "auto",
+        "label_column": config.get("label_column") or "auto",
+        "test_file": config.get("test_file"),
+        "val_file": config.get("val_file"),
+        "max_train": config.get("max_train") or "all",
+    }
+
+
+def pretrained_weights(config: dict, metrics: dict, origin: str | None = None) -> str:
+    """What the backbone started from, in words. A text encoder's default weights are its own pretrained
+    ones (config.json says "imagenet", the shared default), so they are named by ``origin`` (the registry's
+    weights_origin, when the caller has it) or by the encoder."""
+    weights = config.get("weights")
+    if config["strategy"] == "scratch" or weights is None:
+        return "none (random init)"
+    if config.get("task") == "text" and weights in ("imagenet", "pretrained"):
+        return metrics.get("weights_origin") or origin or f"{config['backbone']}'s pretrained weights"
+    return str(weights)
 
 
 def _text(value: Any) -> str:
@@ -147,6 +184,7 @@ def _log(path: Path, uri: str, experiment: str) -> str:
         experiment_id = client.create_experiment(experiment, artifact_location=artifacts)
     metrics_file = read_json(path / "metrics.json")
     tags = {
+        "shoulders.task": metrics_file.get("task", "image"),
         "shoulders.strategy": metrics_file["strategy"],
         "shoulders.backbone": metrics_file["backbone"],
         "shoulders.run_folder": str(path.resolve()),

@@ -17,7 +17,7 @@ def _client(tracking_uri: str):
 
 
 def list_runs(tracking_uri: str, experiment: str = EXPERIMENT, max_results: int = 200) -> list[dict[str, Any]]:
-    """One row per logged run: id, date, backbone, strategy, test accuracy, data fingerprint, compare group."""
+    """One row per logged run: id, date, task, backbone, strategy, test accuracy, data fingerprint, compare group."""
     client = _client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -32,6 +32,7 @@ def _row(run) -> dict[str, Any]:
         "id": run.info.run_id,
         "name": run.info.run_name,
         "start_time": run.info.start_time,
+        "task": params.get("task", tags.get("shoulders.task", "image")),
         "backbone": params.get("base_architecture", ""),
         "strategy": params.get("strategy", tags.get("shoulders.strategy", "")),
         "test_accuracy": metrics.get("test_accuracy"),

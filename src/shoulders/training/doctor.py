@@ -28,6 +28,7 @@ def diagnose(target: str | os.PathLike) -> list[Finding]:
         raise FileNotFoundError(f"{model_path} does not exist: give a run folder or a .keras model file")
     import shoulders.backbones  # noqa: F401  (registers custom layers for safe loading)
 
+    _register_text_layers()
     model = keras.saving.load_model(model_path, safe_mode=True)
     findings = model_findings(model)
     if target.is_dir():
@@ -35,10 +36,26 @@ def diagnose(target: str | os.PathLike) -> list[Finding]:
     return findings
 
 
+def _register_text_layers() -> None:
+    """keras-hub's and shoulders' text layers, when the text extra is installed (text models need them)."""
+    try:
+        import keras_hub  # noqa: F401
+
+        from shoulders.text import layers  # noqa: F401
+    except ImportError:
+        pass
+
+
+def is_text_model(model: keras.Model) -> bool:
+    return isinstance(model.input, dict) and "token_ids" in model.input
+
+
 def model_findings(model: keras.Model) -> list[Finding]:
     backbone = _nested_backbone(model)
     if backbone is None:
         return [Finding("backbone", False, "no nested pretrained backbone found: this is not a transfer-learning model.")]
+    if is_text_model(model):
+        return [_inference_mode(model, backbone), _masked_pooling(model), _logits_output(model), _loss_from_logits(model)]
     return [
         _preprocessing_inside(model, backbone),
         _inference_mode(model, backbone),
@@ -71,6 +88,8 @@ def _preprocessing_inside(model: keras.Model, backbone: keras.Model) -> Finding:
 def _inference_mode(model: keras.Model, backbone: keras.Model) -> Finding:
     training = [node.arguments.kwargs.get("training") for node in backbone._inbound_nodes if node.arguments]
     if training and all(value is False for value in training):
+        if is_text_model(model):
+            return Finding("inference mode", True, "the encoder is called with training=False: its outputs are deterministic, so phase 1 can cache them.")
         return Finding("inference mode", True, "the backbone is called with training=False: BatchNorm keeps its ImageNet statistics.")
     return Finding(
         "inference mode",
@@ -98,6 +117,18 @@ def _pooling_head(model: keras.Model) -> Finding:
     if any(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in model.layers):
         return Finding("pooling head", True, "GlobalAveragePooling2D head: few parameters, robust on small data.")
     return Finding("pooling head", False, "no global pooling after the backbone.")
+
+
+def _masked_pooling(model: keras.Model) -> Finding:
+    from shoulders.text.layers import MaskedMeanPooling
+
+    if any(isinstance(layer, MaskedMeanPooling) for layer in model.layers):
+        return Finding("pooling head", True, "masked mean pooling over the tokens: padding never dilutes a short text.")
+    return Finding(
+        "pooling head", False,
+        "no masked mean pooling after the encoder: averaging padding tokens (or using only [CLS] of an encoder not "
+        "trained for it) changes a text's features with the batch's padding. Pool with the padding mask.",
+    )
 
 
 def _logits_output(model: keras.Model) -> Finding:
@@ -132,13 +163,17 @@ def run_findings(folder: Path) -> list[Finding]:
         findings.append(Finding("phase-2 learning rate", ok, f"phase 2 ran at {lr2:g} vs {lr1:g} in phase 1" + ("" if ok else ": too high, it erases pretrained features.")))
         start, ran = metrics.get("phase2_start_epoch"), metrics.get("epochs_phase1")
         findings.append(Finding("epoch numbering", start == ran, f"phase 2 started at epoch {start} after {ran} head epochs (initial_epoch continues the count)."))
+    if metrics.get("task") == "text":
+        present = (folder / "tokenizer.json").exists()
+        findings.append(Finding("tokenizer saved", present, "tokenizer.json (the encoder's own WordPiece vocabulary) is saved with the model."
+                                if present else "no tokenizer.json next to the model: texts cannot be turned into the token ids it was trained on."))
     if (folder / "splits.json").exists():
         splits = read_json(folder / "splits.json")
         test = set(splits.get("test", []))
         seen = set(splits.get("train", [])) | set(splits.get("val", []))
         overlap = sorted(test & seen)
         findings.append(
-            Finding("test split untouched", not overlap, "no test file was used for training or validation."
+            Finding("test split untouched", not overlap, "no test item was used for training or validation."
                     if not overlap else f"{len(overlap)} test files also appear in train/val (e.g. {overlap[:3]}): the test score is not honest.")
         )
     return findings

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 from rich.console import Console
-from shoulders.data.cache import cache_root
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shoulders.data.cache import cache_root
 
 
 def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 64, progress: bool = True) -> np.ndarray:
@@ -57,17 +59,25 @@ def cached_features(
 ) -> tuple[np.ndarray, bool]:
     """Features from the cache when this exact (data, backbone, weights, size) was seen, else computed and stored.
 
-    Returns (features, came_from_cache). Written atomically, so a killed run leaves no bad entry.
+    Returns (features, came_from_cache).
     """
+    return cached_array(key_parts, cache_dir, len(images), lambda: extract_features(model, images, batch_size))
+
+
+def cached_array(
+    key_parts: list[str], cache_dir: Path | None, rows: int, compute: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, bool]:
+    """``compute()`` once per key: later calls read the stored array. Written atomically, so a
+    killed run leaves no bad entry. Returns (array, came_from_cache)."""
     if cache_dir is None:
-        return extract_features(model, images, batch_size), False
+        return compute(), False
     key = hashlib.sha256("\n".join(key_parts).encode()).hexdigest()[:32]
     path = Path(cache_dir) / f"{key}.npy"
     if path.exists():
         features = np.load(path, mmap_mode="r")
-        if features.shape[0] == len(images):
+        if features.shape[0] == rows:
             return np.asarray(features), True
-    features = extract_features(model, images, batch_size)
+    features = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + f".{os.getpid()}.partial")
     with open(partial, "wb") as handle:

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -46,19 +47,58 @@ class FeaturePath:
     cached: dict[str, np.ndarray]
 
     @classmethod
-    def compute(cls, model: keras.Model, config: RunConfig, data: PreparedData, splits: tuple[str, ...]) -> FeaturePath:
-        """Features of ``splits`` in one pass (one batch shape, one trace), from the cache when seen before."""
-        extractor = fast_feature_model(model, backbones.get(config.backbone))
-        rows = np.concatenate([data.splits[split] for split in splits])
-        names = "\n".join(data.names[row] for row in rows)
-        key = [data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), names]
-        features, _ = cached_features(extractor, data.images[rows], key, feature_cache_dir(config.cache_dir))
-        bounds = np.cumsum([len(data.splits[split]) for split in splits])[:-1]
+    def compute(cls, model: keras.Model, config: RunConfig, inputs: TaskInputs, splits: tuple[str, ...]) -> FeaturePath:
+        """Features of ``splits`` in one pass, from the cache when seen before."""
+        features = inputs.features(model, config, splits)
+        bounds = np.cumsum([len(inputs.data.splits[split]) for split in splits])[:-1]
         return cls(head_model(model), dict(zip(splits, np.split(features, bounds))))
 
     def probabilities(self, split: str) -> np.ndarray:
         kernel, bias = self.head.get_layer("logits").get_weights()  # dropout is the identity at inference
         return softmax(self.cached[split] @ kernel + bias)
+
+
+class TaskInputs(Protocol):
+    """What the recipe needs from a task's data (images or texts), and nothing else."""
+
+    data: Any  # classes, labels, names, splits, fingerprint
+
+    def features(self, model: keras.Model, config: RunConfig, splits: tuple[str, ...]) -> np.ndarray:
+        """Frozen-backbone pooled features of ``splits``' rows, concatenated in that order."""
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> keras.utils.PyDataset:
+        """(inputs, labels) batches of a split, for ``fit``."""
+
+    def probabilities(self, model: keras.Model, split: str, batch_size: int) -> np.ndarray:
+        """Class probabilities of a split's rows, in data order."""
+
+    def finetune_view(self, model: keras.Model, blocks: list[str], config: RunConfig) -> tuple[keras.Model, Any]:
+        """(the model phase 2 fits, its ``batches`` function): the classifier itself, or a model of its
+        unfrozen top that shares its layers and trains on the frozen bottom's cached outputs."""
+
+
+@dataclass
+class ImageInputs:
+    data: PreparedData
+    spec: backbones.BackboneSpec
+
+    def features(self, model: keras.Model, config: RunConfig, splits: tuple[str, ...]) -> np.ndarray:
+        extractor = fast_feature_model(model, self.spec)  # BatchNorm folded: same function, ~2x faster
+        rows = np.concatenate([self.data.splits[split] for split in splits])
+        names = "\n".join(self.data.names[row] for row in rows)
+        key = [self.data.fingerprint, config.backbone, str(model.input_shape), _weights_sha(config), names]
+        features, _ = cached_features(extractor, self.data.images[rows], key, feature_cache_dir(config.cache_dir))
+        return features
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> ArrayBatches:
+        x, y = self.data.subset(split)
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+
+    def probabilities(self, model: keras.Model, split: str, batch_size: int) -> np.ndarray:
+        return predict_probabilities(model, self.data.subset(split)[0], batch_size)
+
+    def finetune_view(self, model: keras.Model, blocks: list[str], config: RunConfig) -> tuple[keras.Model, Any]:
+        return model, self.batches  # the frozen stem's outputs change with augmentation: nothing to cache
 
 
 def crop_fraction(config: RunConfig) -> float:
@@ -75,11 +115,12 @@ def load_data(config: RunConfig, image_size: int, progress: bool = True) -> Prep
 
 def train(config: RunConfig, *, resume: bool = False, progress: bool = True, console: Console | None = None) -> Run:
     """Run the whole recipe for ``config`` and return the finished `Run` (its folder is complete on return)."""
+    if config.task == "text":
+        from shoulders.text.recipe import train_text
+
+        return train_text(config, resume=resume, progress=progress, console=console)
     console = console or Console(stderr=True)
-    folder = _open_folder(config, resume)
-    config = RunConfig.from_dict(folder.read_config()) if resume else config
-    started = time.perf_counter()
-    spec = backbones.get(config.backbone)
+    folder, config, spec, started = start_run(config, resume)
     image_size = backbones.image_shape(spec, config.image_size)[0]
     weights = None if config.strategy == "scratch" else config.weights
     keras.utils.set_random_seed(config.seed)
@@ -101,10 +142,37 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
         frozen_statistics=config.strategy != "scratch",
         backbone_body=body,
     )
+    return run_recipe(model, spec, config, ImageInputs(data, spec), folder, started, {"image_size": image_size}, progress, console)
+
+
+def start_run(config: RunConfig, resume: bool) -> tuple[RunFolder, RunConfig, backbones.BackboneSpec, float]:
+    """The run folder (new, or the interrupted one with its saved config), and a backbone of the task's kind
+    (checked before a new folder is made, so a refused run leaves nothing behind)."""
+    if not resume:
+        _backbone_for_task(config)
+    folder = open_folder(config, resume)
+    config = RunConfig.from_dict(folder.read_config()) if resume else config
+    return folder, config, _backbone_for_task(config), time.perf_counter()
+
+
+def _backbone_for_task(config: RunConfig) -> backbones.BackboneSpec:
+    spec = backbones.get(config.backbone)
+    if spec.kind != config.task:
+        hint = f", or pass --task {spec.kind}" if config.task == "image" else ""
+        article = "an" if spec.kind == "image" else "a"
+        raise ValueError(
+            f"{config.backbone} is {article} {spec.kind} backbone; for --task {config.task} use one of "
+            f"{', '.join(backbones.names(config.task))}{hint}"
+        )
+    return spec
+
+
+def run_recipe(model, spec, config, inputs: TaskInputs, folder: RunFolder, started: float, facts: dict, progress, console) -> Run:
+    """The task-independent part: the strategy's phases, the honest test, the run folder, the lineage."""
     train_started = time.perf_counter()
-    phase1, phase2, details = _run_strategy(model, spec, config, data, folder, progress, console)
+    phase1, phase2, details = _run_strategy(model, spec, config, inputs, folder, progress, console)
     train_seconds = time.perf_counter() - train_started
-    metrics = _evaluate(model, data, config, phase1.features)
+    metrics = _evaluate(model, inputs, config, phase1.features)
     metrics.update(
         details,
         train_seconds=round(train_seconds, 2),
@@ -116,16 +184,17 @@ def train(config: RunConfig, *, resume: bool = False, progress: bool = True, con
         epochs_phase2=max(0, phase2.epochs_run - phase1.epochs_run),
         backbone=config.backbone,
         strategy=config.strategy,
-        image_size=image_size,
-        data_fingerprint=data.fingerprint,
+        task=config.task,
+        data_fingerprint=inputs.data.fingerprint,
         weights_sha256=details.get("weights_sha256", ""),
+        **facts,
     )
     folder.finish(model, phase1.history + phase2.history, metrics)
     publish_run(folder.path, console)  # report.html + MLflow lineage; failures are reported, never fatal
     return Run.load(folder.path)
 
 
-def _open_folder(config: RunConfig, resume: bool) -> RunFolder:
+def open_folder(config: RunConfig, resume: bool) -> RunFolder:
     if not resume:
         return RunFolder.create(Path(config.out) if config.out else new_run_path(config.backbone))
     if not config.out:
@@ -138,7 +207,7 @@ def _open_folder(config: RunConfig, resume: bool) -> RunFolder:
     return folder
 
 
-def _run_strategy(model, spec, config, data, folder, progress, console) -> tuple[PhaseResult, PhaseResult, dict]:
+def _run_strategy(model, spec, config, inputs, folder, progress, console) -> tuple[PhaseResult, PhaseResult, dict]:
     details: dict = {
         "lr_phase1": config.lr,
         "lr_phase2": None,
@@ -148,7 +217,7 @@ def _run_strategy(model, spec, config, data, folder, progress, console) -> tuple
     }
     phase1, phase2 = PhaseResult(), PhaseResult()
     if config.strategy in ("two-phase", "feature-extraction"):
-        phase1 = _phase1(model, config, data, folder, progress, console)
+        phase1 = _phase1(model, config, inputs, folder, progress, console)
     if config.strategy == "two-phase" and config.epochs_finetune > 0:
         blocks, depth = phases.unfreeze_top(model, spec, config.unfreeze)
         multipliers = phases.layer_multipliers(model, spec, depth, config.layer_decay) if config.layer_decay else None
@@ -156,16 +225,17 @@ def _run_strategy(model, spec, config, data, folder, progress, console) -> tuple
         guardrails.assert_lr_lower(config.lr, config.finetune_lr)
         details.update(lr_phase2=config.finetune_lr, phase2_start_epoch=phase1.epochs_run, unfrozen_blocks=blocks)
         details["frozen_layers"] = phases.frozen_layer_count(model)
-        phase2 = _fit_images(
-            model, config, data, folder, "phase2", config.finetune_lr, phase1.epochs_run, config.epochs_finetune,
+        fitted, batches = inputs.finetune_view(model, blocks, config)
+        phase2 = _fit_batches(
+            fitted, config, batches, folder, "phase2", config.finetune_lr, phase1.epochs_run, config.epochs_finetune,
             progress, console, multipliers,
         )
     elif config.strategy in ("full", "scratch"):
         phases.unfreeze_all(model, freeze_batchnorm=config.strategy == "full")
-        lr = config.finetune_lr if config.strategy == "full" else config.lr
+        lr = config.finetune_lr if config.strategy == "full" else config.scratch_lr
         details.update(lr_phase1=lr, frozen_layers=phases.frozen_layer_count(model))
-        phase1 = _fit_images(
-            model, config, data, folder, "phase1", lr, 0, config.epochs_head + config.epochs_finetune, progress, console
+        phase1 = _fit_batches(
+            model, config, inputs.batches, folder, "phase1", lr, 0, config.epochs_head + config.epochs_finetune, progress, console
         )
     details.setdefault("frozen_layers", phases.frozen_layer_count(model))
     return phase1, phase2, details
@@ -175,7 +245,7 @@ def _weights_sha(config: RunConfig) -> str:
     return "" if config.strategy == "scratch" else backbones.weights_sha256(config.backbone, config.weights)
 
 
-def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
+def _phase1(model, config, inputs, folder, progress, console) -> PhaseResult:
     """Head only, backbone frozen. Without augmentation the backbone's features are computed once."""
     state = folder.state()
     if state.get("phase1_done"):
@@ -187,22 +257,25 @@ def _phase1(model, config, data, folder, progress, console) -> PhaseResult:
     phases.compile_model(model, config.lr)
     guardrails.assert_head_only(model, HEAD_LAYERS)
     if config.augment:
-        result = _fit_images(model, config, data, folder, "phase1", config.lr, 0, config.epochs_head, progress, console)
+        result = _fit_batches(model, config, inputs.batches, folder, "phase1", config.lr, 0, config.epochs_head, progress, console)
     else:
-        result = _fit_cached_features(model, config, data, folder, progress, console)
+        result = _fit_cached_features(model, config, inputs, folder, progress, console)
     save_weights(model, folder.state_path / "phase1.weights.h5")
     folder.update_state(phase1_done=True, phase1_epochs=result.epochs_run)
     return result
 
 
-def _fit_cached_features(model, config, data, folder, progress, console) -> PhaseResult:
+def _fit_cached_features(model, config, inputs, folder, progress, console) -> PhaseResult:
     backbone_stays_frozen = config.strategy == "feature-extraction" or config.epochs_finetune == 0
     splits = ("train", "val", "test") if backbone_stays_frozen else ("train", "val")
-    features = FeaturePath.compute(model, config, data, splits)
+    features = FeaturePath.compute(model, config, inputs, splits)
     head = features.head
     phases.compile_model(head, config.lr)
+    labels = inputs.data.labels
     result = _fit(
-        head, (features.cached["train"], data.subset("train")[1]), (features.cached["val"], data.subset("val")[1]),
+        head,
+        (features.cached["train"], labels[inputs.data.splits["train"]]),
+        (features.cached["val"], labels[inputs.data.splits["val"]]),
         folder, "phase1", 0, config.epochs_head, config, progress, console,
     )
     model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
@@ -211,12 +284,11 @@ def _fit_cached_features(model, config, data, folder, progress, console) -> Phas
     return result
 
 
-def _fit_images(model, config, data, folder, phase, lr, initial_epoch, epochs, progress, console, multipliers=None) -> PhaseResult:
+def _fit_batches(model, config, batches, folder, phase, lr, initial_epoch, epochs, progress, console, multipliers=None) -> PhaseResult:
+    """``batches(split, batch_size, shuffle, seed)`` gives the (inputs, labels) batches ``model`` trains on."""
     phases.compile_model(model, lr, multipliers)
-    train_x, train_y = data.subset("train")
-    val_x, val_y = data.subset("val")
-    train = ArrayBatches(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed + initial_epoch)
-    val = ArrayBatches(val_x, val_y, config.batch_size)
+    train = batches("train", config.batch_size, shuffle=True, seed=config.seed + initial_epoch)
+    val = batches("val", config.batch_size)
     result = _fit(model, train, val, folder, phase, initial_epoch, epochs, config, progress, console)
     result.trainable_params = phases.trainable_params(model)
     return result
@@ -265,15 +337,16 @@ def _fit(model, train, validation, folder, phase, initial_epoch, epochs, config,
     return PhaseResult(folder.last_epoch(phase, initial_epoch), folder.phase_history(phase))
 
 
-def _evaluate(model, data: PreparedData, config: RunConfig, features: FeaturePath | None) -> dict:
+def _evaluate(model, inputs: TaskInputs, config: RunConfig, features: FeaturePath | None) -> dict:
     """Test metrics (the headline) and validation accuracy, with the final model's function."""
+    data = inputs.data
     metrics: dict = {}
     for split in ("test", "val"):
-        _, labels = data.subset(split)
+        labels = data.labels[data.splits[split]]
         if features is not None:
             probabilities = features.probabilities(split)
         else:
-            probabilities = predict_probabilities(model, data.subset(split)[0], config.batch_size)
+            probabilities = inputs.probabilities(model, split, config.batch_size)
         result = classification_metrics(labels, probabilities, data.classes)
         metrics[f"{split}_accuracy"] = result["accuracy"]
         if split == "test":
@@ -289,16 +362,19 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 32) -> np
     return softmax(np.asarray(logits))
 
 
-def _predictions(data: PreparedData, probabilities: np.ndarray) -> list[dict]:
-    """Per test image: file, true and predicted class, confidence (for the error gallery and audits)."""
-    rows = data.splits["test"]
-    return [
-        {
+def _predictions(data, probabilities: np.ndarray) -> list[dict]:
+    """Per test item: file (or row id), true and predicted class, confidence, and for texts the text
+    itself (for the worst-errors gallery and audits)."""
+    texts = getattr(data, "texts", None)
+    predictions = []
+    for row, p in zip(data.splits["test"], probabilities):
+        entry = {
             "file": data.names[row],
             "true": data.classes[int(data.labels[row])],
             "predicted": data.classes[int(p.argmax())],
             "confidence": float(p.max()),
         }
-        for row, p in zip(rows, probabilities)
-    ]
-
+        if texts is not None:
+            entry["text"] = texts[row]
+        predictions.append(entry)
+    return predictions
