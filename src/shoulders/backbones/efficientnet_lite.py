@@ -113,10 +113,13 @@ class _Layers:
     fold: bool
 
     def conv_bn(self, x, filters, kernel, stride, conv_name, bn_name, activation_name=None, depthwise=False):
+        # The folded form always receives its weights from a built body: zeros skip drawing random
+        # numbers, so building it does not shift the random init of layers built after it (the head).
+        init = "zeros" if self.fold else "glorot_uniform"  # glorot_uniform: Keras' default for both
         if depthwise:
-            conv = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=self.fold, name=conv_name)
+            conv = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=self.fold, depthwise_initializer=init, name=conv_name)
         else:
-            conv = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=self.fold, name=conv_name)
+            conv = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=self.fold, kernel_initializer=init, name=conv_name)
         x = conv(x)
         if not self.fold:
             x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=bn_name)(x)

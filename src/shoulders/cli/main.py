@@ -15,8 +15,8 @@ from shoulders.cli import (
 
 app = typer.Typer(
     name="shoulders",
-    help="Transfer learning that cannot be done wrong: train, evaluate, export and serve an image classifier "
-    "built on a pretrained backbone.",
+    help="Transfer learning that cannot be done wrong: train, evaluate, export and serve an image (or text) "
+    "classifier built on a pretrained backbone.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
