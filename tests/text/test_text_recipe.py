@@ -127,3 +127,41 @@ def test_text_recipe_runs_on_the_jax_backend(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax" and result["epochs2"] == 1
     assert result["accuracy"] >= 0.8 and result["reload_agrees"]
+
+
+@pytest.mark.slow
+def test_text_run_resumes_after_a_kill_in_phase_2(tmp_path):
+    """Phase 2 trains on cached states through a model of the top: a killed run still resumes where it was."""
+    import signal
+    import time
+
+    table = make_review_table(tmp_path / "reviews.tsv", per_class=20)
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "shoulders.cli.main", "train", str(table), "--task", "text", "--out", str(out),
+               "--batch-size", "4", "--epochs-head", "3", "--epochs-finetune", "6", "--patience", "6", "--quiet"]
+    env = {**os.environ, "SHOULDERS_REPORT": "off", "SHOULDERS_TRACKING": "off", "SHOULDERS_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    epochs_file = out / ".state" / "epochs.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        lines = epochs_file.read_text().splitlines() if epochs_file.exists() else []
+        if sum('"phase2"' in line for line in lines) >= 2:
+            break
+        assert process.poll() is None, "training ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "metrics.json").exists()
+    done = {json.loads(line)["epoch"] for line in epochs_file.read_text().splitlines() if '"phase2"' in line}
+
+    resume = [argument for argument in command if argument != "--quiet"] + ["--resume"]  # epoch lines on stderr
+    result = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rerun = [int(line.split()[2].split("/")[0]) - 1 for line in result.stderr.splitlines() if line.startswith("phase2 epoch")]
+    assert rerun and min(rerun) >= max(done)  # it went on from the last finished epoch (at most that one again)
+    assert len(rerun) <= 6 - len(done) + 1
+    epochs = [entry["epoch"] for entry in json.loads((out / "history.json").read_text())]
+    assert epochs == list(range(3 + 6))  # continuous numbering, no epoch twice, none skipped
+    run = shoulders.load_run(out)
+    scored = run.metrics["test_predictions"]
+    assert [run.classes[i] for i in run.predict([p["text"] for p in scored]).argmax(1)] == [p["predicted"] for p in scored]
