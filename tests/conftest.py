@@ -56,3 +56,19 @@ def tiny_text_run(tmp_path_factory):
         table, task="text", out=root / "run", epochs_head=15, epochs_finetune=1, patience=5,
         cache_dir=str(root / "cache"), progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The tiny image run with its SavedModel and TFLite exports (export and serving tests)."""
+    from tiny_runs import exported_run
+
+    return exported_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def exported_text(tiny_text_run):
+    """The tiny text run with its exports (export and serving tests)."""
+    from tiny_runs import exported_text_run
+
+    return exported_text_run(tiny_text_run)

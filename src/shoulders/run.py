@@ -233,16 +233,14 @@ class Run:
 
     def _predict_texts(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         from shoulders.evaluation.metrics import softmax
-        from shoulders.text.batches import TokenBatches, predict_in_length_order
+        from shoulders.text.batches import predict_ids
 
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts; wrap a single text in a list: run.predict([text])")
         bad = [index for index, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
         if bad:
             raise ValueError(f"texts must be non-empty strings; these are not: positions {bad[:10]}")
-        ids = self.tokenizer.token_ids(list(texts))
-        batches = TokenBatches(ids, np.zeros(len(ids)), self.tokenizer, batch_size)
-        return softmax(predict_in_length_order(self.model, batches))
+        return softmax(predict_ids(self.model, self.tokenizer.token_ids(list(texts)), self.tokenizer, batch_size))
 
     def classify(self, images: Sequence[Any], top_k: int = 3) -> list[list[dict]]:
         """Top-k {"label", "probability"} per image (or text)."""

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("keras_hub")
 
+from processes import train_until_killed  # noqa: E402
 from reviews import SHARED, make_review_table  # noqa: E402
 
 import shoulders  # noqa: E402
@@ -132,27 +133,14 @@ def test_text_recipe_runs_on_the_jax_backend(tmp_path):
 @pytest.mark.slow
 def test_text_run_resumes_after_a_kill_in_phase_2(tmp_path):
     """Phase 2 trains on cached states through a model of the top: a killed run still resumes where it was."""
-    import signal
-    import time
-
     table = make_review_table(tmp_path / "reviews.tsv", per_class=20)
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "shoulders.cli.main", "train", str(table), "--task", "text", "--out", str(out),
                "--batch-size", "4", "--epochs-head", "3", "--epochs-finetune", "6", "--patience", "6", "--quiet"]
     env = {**os.environ, "SHOULDERS_REPORT": "off", "SHOULDERS_TRACKING": "off", "SHOULDERS_CACHE": str(tmp_path / "cache")}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    epochs_file = out / ".state" / "epochs.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        lines = epochs_file.read_text().splitlines() if epochs_file.exists() else []
-        if sum('"phase2"' in line for line in lines) >= 2:
-            break
-        assert process.poll() is None, "training ended before it could be killed"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    logged = train_until_killed(command, out, env)
     assert not (out / "metrics.json").exists()
-    done = {json.loads(line)["epoch"] for line in epochs_file.read_text().splitlines() if '"phase2"' in line}
+    done = {entry["epoch"] for entry in logged if entry["phase"] == "phase2"}
 
     resume = [argument for argument in command if argument != "--quiet"] + ["--resume"]  # epoch lines on stderr
     result = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=600)

@@ -2,13 +2,12 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from processes import train_until_killed
 from typer.testing import CliRunner
 
 import shoulders
@@ -124,19 +123,8 @@ def test_resume_after_a_kill_continues_from_the_last_epoch(colour_folder, cache_
     command = [sys.executable, "-m", "shoulders.cli.main", "train", str(colour_folder), "--out", str(out),
                "--image-size", "32", "--batch-size", "4", "--epochs-head", "3", "--epochs-finetune", "12",
                "--patience", "12", "--no-augment", "--quiet"]
-    process = subprocess.Popen(command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    epochs_file = out / ".state" / "epochs.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        lines = epochs_file.read_text().splitlines() if epochs_file.exists() else []
-        if sum('"phase2"' in line for line in lines) >= 2:
-            break
-        assert process.poll() is None, "training ended before it could be killed"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    done_before = train_until_killed(command, out, {**os.environ}, timeout=240)
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
-    done_before = [json.loads(line) for line in epochs_file.read_text().splitlines()]
     last_phase2 = max(entry["epoch"] for entry in done_before if entry["phase"] == "phase2")
 
     result = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)

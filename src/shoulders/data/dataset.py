@@ -52,10 +52,19 @@ def split_names(names: tuple[str, ...], splits: dict[str, np.ndarray]) -> dict[s
     return {split: [names[row] for row in rows] for split, rows in splits.items()}
 
 
-def class_counts(classes: tuple[str, ...], labels: np.ndarray, splits: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+def split_summary(data) -> dict:
+    """What data.json records for either loader (images or texts): where the data came from, how many of
+    each class went to each split, and what was skipped or resolved."""
+    counts = {
+        split: {name: int((data.labels[rows] == index).sum()) for index, name in enumerate(data.classes)}
+        for split, rows in data.splits.items()
+    }
     return {
-        split: {name: int((labels[rows] == index).sum()) for index, name in enumerate(classes)}
-        for split, rows in splits.items()
+        "source": data.source,
+        "class_counts": counts,
+        "bad_files": len(data.bad_files),
+        "duplicates": len(data.duplicates),
+        "split_note": data.split_note,
     }
 
 
@@ -87,14 +96,8 @@ class PreparedData:
         return split_names(self.names, self.splits)
 
     def summary(self) -> dict:
-        return {
-            "source": self.source,
-            "class_counts": class_counts(self.classes, self.labels, self.splits),
-            "bad_files": len(self.bad_files),
-            "suspicious_files": [{"path": item.path, "note": item.reason} for item in self.suspicious],
-            "duplicates": len(self.duplicates),
-            "split_note": self.split_note,
-        }
+        suspicious = [{"path": item.path, "note": item.reason} for item in self.suspicious]
+        return {**split_summary(self), "suspicious_files": suspicious}
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,9 @@ class HiddenBatches(LengthBatches):
         return {"hidden": hidden, "padding_mask": mask}
 
 
-def predict_in_length_order(model: keras.Model, batches: LengthBatches, progress=None) -> np.ndarray:
+def predict_in_length_order(model: keras.Model, batches: LengthBatches) -> np.ndarray:
     """``model`` outputs for every row, in data order, computed batch by batch in length order."""
-    outputs = [keras.ops.convert_to_numpy(model.predict_on_batch(batches[i][0])) for i in _advance(len(batches), progress)]
+    outputs = [keras.ops.convert_to_numpy(model.predict_on_batch(batches[index][0])) for index in range(len(batches))]
     if not outputs:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
     result = np.empty((len(batches.ids), outputs[0].shape[-1]), dtype=np.float32)
@@ -103,8 +103,6 @@ def predict_in_length_order(model: keras.Model, batches: LengthBatches, progress
     return result
 
 
-def _advance(count: int, progress):
-    for index in range(count):
-        yield index
-        if progress is not None:
-            progress(index)
+def predict_ids(model: keras.Model, ids: list[list[int]], tokenizer: TextTokenizer, batch_size: int = 64) -> np.ndarray:
+    """``model`` outputs for unlabelled token ids, in their order."""
+    return predict_in_length_order(model, TokenBatches(ids, np.zeros(len(ids)), tokenizer, batch_size))

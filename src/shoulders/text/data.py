@@ -35,8 +35,8 @@ from shoulders.data.dataset import (
     _layout,
     _visible,
     check_fractions,
-    class_counts,
     split_names,
+    split_summary,
     stratified_split,
 )
 
@@ -76,15 +76,7 @@ class TextData:
         return split_names(self.names, self.splits)
 
     def summary(self) -> dict:
-        return {
-            "source": self.source,
-            "class_counts": class_counts(self.classes, self.labels, self.splits),
-            "bad_files": len(self.bad_rows),
-            "suspicious_files": [],
-            "duplicates": len(self.duplicates),
-            "split_note": self.split_note,
-            "notes": list(self.notes),
-        }
+        return {**split_summary(self), "suspicious_files": [], "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)

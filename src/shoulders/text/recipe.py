@@ -12,7 +12,7 @@ from shoulders import backbones
 from shoulders.config import RunConfig
 from shoulders.evaluation.metrics import softmax
 from shoulders.run import Run
-from shoulders.text.batches import HiddenBatches, TokenBatches, predict_in_length_order
+from shoulders.text.batches import HiddenBatches, TokenBatches, predict_ids, predict_in_length_order
 from shoulders.text.data import TextData, load_text_data
 from shoulders.text.model import build_text_classifier
 from shoulders.text.tokenizer import TextTokenizer, choose_max_length
@@ -35,11 +35,9 @@ class TextInputs:
     def __post_init__(self) -> None:
         self.ids = self.tokenizer.token_ids(list(self.data.texts))
 
-    def split_batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> TokenBatches:
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> TokenBatches:
         rows = self.data.splits[split]
         return TokenBatches([self.ids[row] for row in rows], self.data.labels[rows], self.tokenizer, batch_size, shuffle, seed)
-
-    batches = split_batches
 
     def features(self, model: keras.Model, config: RunConfig, splits: tuple[str, ...]) -> np.ndarray:
         """Pooled encoder outputs of ``splits`` (the encoder is deterministic in inference mode)."""
@@ -49,15 +47,13 @@ class TextInputs:
         extractor = feature_model(model)
 
         def compute() -> np.ndarray:
-            ids = [self.ids[row] for row in rows]
-            batches = TokenBatches(ids, np.zeros(len(ids)), self.tokenizer, batch_size=64)
-            return predict_in_length_order(extractor, batches)
+            return predict_ids(extractor, [self.ids[row] for row in rows], self.tokenizer)
 
         features, _ = cached_array(key, feature_cache_dir(config.cache_dir), len(rows), compute)
         return features
 
     def probabilities(self, model: keras.Model, split: str, batch_size: int) -> np.ndarray:
-        return softmax(predict_in_length_order(model, self.split_batches(split, batch_size)))
+        return softmax(predict_in_length_order(model, self.batches(split, batch_size)))
 
     def finetune_view(self, model: keras.Model, blocks: list[str], config: RunConfig) -> tuple[keras.Model, object]:
         """Phase 2 on the frozen bottom's outputs, computed once: the unfrozen top layers (shared with

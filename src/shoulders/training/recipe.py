@@ -221,7 +221,7 @@ def _run_strategy(model, spec, config, inputs, folder, progress, console) -> tup
     phase1, phase2 = PhaseResult(), PhaseResult()
     if config.strategy in ("two-phase", "feature-extraction"):
         phase1 = _phase1(model, config, inputs, folder, progress, console)
-    if config.strategy == "two-phase" and config.epochs_finetune > 0:
+    if _has_phase2(config):
         blocks, depth = phases.unfreeze_top(model, spec, config.unfreeze)
         multipliers = phases.layer_multipliers(model, spec, depth, config.layer_decay) if config.layer_decay else None
         guardrails.assert_batchnorm_frozen(model)
@@ -244,6 +244,11 @@ def _run_strategy(model, spec, config, inputs, folder, progress, console) -> tup
     return phase1, phase2, details
 
 
+def _has_phase2(config: RunConfig) -> bool:
+    """Top blocks are fine-tuned after the head (so the backbone does not stay frozen)."""
+    return config.strategy == "two-phase" and config.epochs_finetune > 0
+
+
 def _features_first(config: RunConfig) -> bool:
     """Phase 1 trains the head on features computed once (no augmentation upstream of the backbone)."""
     return config.strategy in ("two-phase", "feature-extraction") and not config.augment
@@ -264,18 +269,18 @@ def _phase1(model, config, inputs, folder, progress, console) -> PhaseResult:
     phases.freeze_backbone(model)
     phases.compile_model(model, config.lr)
     guardrails.assert_head_only(model, HEAD_LAYERS)
-    if config.augment:
+    if not _features_first(config):
         result = _fit_batches(model, config, inputs.batches, folder, "phase1", config.lr, 0, config.epochs_head, progress, console)
     else:
         result = _fit_cached_features(model, config, inputs, folder, progress, console)
-    if config.strategy == "two-phase" and config.epochs_finetune > 0:  # a resumed run starts phase 2 from here
+    if _has_phase2(config):  # a resumed run starts phase 2 from here
         save_weights(model, folder.state_path / "phase1.weights.h5")
         folder.update_state(phase1_done=True, phase1_epochs=result.epochs_run)
     return result
 
 
 def _fit_cached_features(model, config, inputs, folder, progress, console) -> PhaseResult:
-    backbone_stays_frozen = config.strategy == "feature-extraction" or config.epochs_finetune == 0
+    backbone_stays_frozen = not _has_phase2(config)
     splits = ("train", "val", "test") if backbone_stays_frozen else ("train", "val")
     features = FeaturePath.compute(model, config, inputs, splits)
     head = features.head

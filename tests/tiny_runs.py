@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-_ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+_ROOT_CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
 
 def make_colour_folder(root: Path) -> Path:
