@@ -63,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--random", action="store_true", help="random uint8 pixels (398 images unless --count) instead of decoding --data")
     parser.add_argument("--count", type=int, default=398, help="number of random images with --random")
     parser.add_argument("--tile", type=int, default=1, help="repeat the images this many times (longer, steadier measurements)")
-    parser.add_argument("--batch-size", type=int, default=64, help="B for both paths (extract_features' default: 64)")
+    parser.add_argument("--batch-size", type=int, default=32, help="B for both paths (extract_features' default: 32)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating measurements of each path; medians reported")
     parser.add_argument("--memmap", action="store_true", help="give extract_features a read-only np.memmap of the array")
     return parser.parse_args()
