@@ -44,14 +44,15 @@ def main() -> None:
 
 
 def leave(code: int | str | None) -> NoReturn:
-    """Exit with ``code`` as ``sys.exit`` would, but skip TensorFlow's interpreter teardown (1-1.5 s
+    """Exit with ``code`` as ``sys.exit`` would, but skip TensorFlow's interpreter teardown (1-2 s
     after every command that imported it) once the command is finished: the at-exit handlers still
     run (logging, MLflow) and the output is flushed; only the freeing of memory the OS reclaims
     anyway is skipped. Falls back to a normal exit when another thread is still working."""
-    if isinstance(code, str):  # sys.exit("message"): printed, exit status 1
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed, exit status 1
         print(code, file=sys.stderr)
         code = 1
-    code = 0 if code is None else int(code)
     busy = [thread for thread in threading.enumerate() if thread is not threading.main_thread() and not thread.daemon]
     if "tensorflow" not in sys.modules or busy:
         sys.exit(code)
