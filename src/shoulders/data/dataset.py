@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,26 +212,33 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _deduplicate(candidates: list[_Candidate], hashes: list[str]) -> tuple[list[int], list[Duplicate]]:
-    """Indices of the candidates to keep, and what was dropped and why (see the module docstring)."""
+def deduplicate(
+    items: Sequence[Any], keys: Sequence[str], within: str, tiebreak: Callable[[int], Any] | None = None
+) -> tuple[list[int], list[Duplicate]]:
+    """Indices of the ``items`` to keep, and what was dropped and why (see the module docstring), for
+    images (keyed by content hash) and texts (keyed by text) alike. Each item has ``.name``, ``.label``
+    and ``.split``. Copies with different labels are all dropped; otherwise the copy in the earliest
+    split (train before val before test) is kept, ties going to the lowest ``tiebreak(index)`` (default:
+    the index), and the rest are reported as ``"across_splits"`` or as ``within``."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for index, digest in enumerate(hashes):
-        groups[digest].append(index)
+    for index, key in enumerate(keys):
+        groups[key].append(index)
     rank = {"train": 0, "pool": 0, "val": 1, "test": 2}
+    order = tiebreak or (lambda index: index)
     keep: list[int] = []
     duplicates: list[Duplicate] = []
     for members in groups.values():
         if len(members) == 1:
             keep.append(members[0])
             continue
-        members = sorted(members, key=lambda i: (rank[candidates[i].split], candidates[i].name))
-        names = [candidates[i].name for i in members]
-        if len({candidates[i].label for i in members}) > 1:
-            duplicates.append(Duplicate("across_classes", None, tuple(names)))
+        members = sorted(members, key=lambda i: (rank[items[i].split], order(i)))
+        names = tuple(items[i].name for i in members)
+        if len({items[i].label for i in members}) > 1:
+            duplicates.append(Duplicate("across_classes", None, names))
             continue
-        kind = "across_splits" if len({candidates[i].split for i in members}) > 1 else "within_class"
+        kind = "across_splits" if len({items[i].split for i in members}) > 1 else within
         keep.append(members[0])
-        duplicates.append(Duplicate(kind, names[0], tuple(names[1:])))
+        duplicates.append(Duplicate(kind, names[0], names[1:]))
     return sorted(keep), duplicates
 
 
@@ -305,7 +314,7 @@ def prepare(
         raise DataError(f"no image files found under {root} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}).")
     with ThreadPoolExecutor() as pool:  # hashlib releases the GIL on large reads
         hashes = list(pool.map(_sha256, [c.path for c in candidates]))
-    keep, duplicates = _deduplicate(candidates, hashes)
+    keep, duplicates = deduplicate(candidates, hashes, "within_class", tiebreak=lambda i: candidates[i].name)
     kept = [candidates[i] for i in keep]
     kept_hashes = [hashes[i] for i in keep]
     key = cache_key(list(zip((c.name for c in kept), kept_hashes)), size, crop_fraction)

@@ -35,6 +35,7 @@ from shoulders.data.dataset import (
     _layout,
     _visible,
     check_fractions,
+    deduplicate,
     split_names,
     split_summary,
     stratified_split,
@@ -322,29 +323,6 @@ def _read_sources(
 # --- duplicates and splits ----------------------------------------------------------------------------
 
 
-def _deduplicate(rows: list[_Row]) -> tuple[list[int], list[Duplicate]]:
-    """Indices of the rows to keep, and what was dropped and why (see the module docstring)."""
-    groups: dict[str, list[int]] = {}
-    for index, row in enumerate(rows):
-        groups.setdefault(row.text, []).append(index)
-    rank = {"pool": 0, "train": 0, "val": 1, "test": 2}
-    keep: list[int] = []
-    duplicates: list[Duplicate] = []
-    for members in groups.values():
-        if len(members) == 1:
-            keep.append(members[0])
-            continue
-        members.sort(key=lambda i: (rank[rows[i].split], i))
-        names = tuple(rows[i].name for i in members)
-        if len({rows[i].label for i in members}) > 1:
-            duplicates.append(Duplicate("across_classes", None, names))
-            continue
-        kind = "across_splits" if len({rows[i].split for i in members}) > 1 else "within_split"
-        keep.append(members[0])
-        duplicates.append(Duplicate(kind, names[0], names[1:]))
-    return sorted(keep), duplicates
-
-
 def _check_class_sizes(classes: tuple[str, ...], labels: np.ndarray, rows: np.ndarray, where: str, minimum: int = 2) -> None:
     counts = np.bincount(labels[rows], minlength=len(classes))
     for index, name in enumerate(classes):
@@ -509,7 +487,7 @@ def load_text_data(
                 + (f" Other unknown labels: {', '.join(unknown[1:])}." if len(unknown) > 1 else "")
             )
     rows = [row for source in sources.values() for row in source.rows]
-    keep, duplicates = _deduplicate(rows)
+    keep, duplicates = deduplicate(rows, [row.text for row in rows], "within_split")
     kept = [rows[i] for i in keep]
     index = {name: position for position, name in enumerate(classes)}
     labels = np.array([index[row.label] for row in kept], dtype=np.int64)
