@@ -84,7 +84,8 @@ def main() -> None:
 
     from shoulders import backbones
     from shoulders.training.features import extract_features
-    from shoulders.training.model import build_classifier, fast_feature_model
+    from shoulders.image.model import build_classifier
+    from shoulders.training.model import fast_feature_model
 
     model = backbones.feature_extractor(BACKBONE)
     # What training really runs: the classifier's frozen backbone in inference form (BatchNorm folded).

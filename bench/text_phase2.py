@@ -28,7 +28,7 @@ import keras  # noqa: E402
 from shoulders import backbones  # noqa: E402
 from shoulders.text.data import load_text_data  # noqa: E402
 from shoulders.text.model import build_text_classifier  # noqa: E402
-from shoulders.text.recipe import TextInputs  # noqa: E402
+from shoulders.text.inputs import TextInputs  # noqa: E402
 from shoulders.training import phases  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sst2" / "train.tsv"
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
-    data = load_text_data(args.data, max_train=args.rows, seed=0)
+    data = load_text_data(args.data, max_train=args.rows)
     spec = backbones.get("minilm_l6")
     tokenizer = spec.tokenizer().with_max_length(64)
     inputs = TextInputs(data, tokenizer)

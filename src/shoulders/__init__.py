@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:
     from shoulders import backbones
-    from shoulders.run import Run
+    from shoulders.runs.reader import Run
 
 __version__ = "0.1.0"
 __all__ = ["backbones", "compare", "load_run", "train"]
@@ -32,34 +32,30 @@ def train(data: str | os.PathLike, *, backbone: str | None = None, out: str | os
 
     ``data``: a folder of images (or "digits"); with ``task="text"``, a CSV/TSV file or a folder of
     ``.txt`` files. ``backbone`` defaults to efficientnet_lite0 for images, minilm_l6 for text.
+    ``augment=False`` turns augmentation off; ``augmentation`` takes an `Augmentation` or a dict.
 
     Returns the finished `Run`; its folder holds the model, metrics, history and splits.
     """
-    from shoulders.config import Augmentation, RunConfig
-    from shoulders.training.recipe import train as run_recipe
+    from shoulders.api.train import train as train_run
+    from shoulders.config import RunConfig
 
-    if options.get("augment") is False:
-        options.pop("augment")
-        options["augmentation"] = None
-    elif isinstance(options.get("augmentation"), dict):
-        options["augmentation"] = Augmentation(**options["augmentation"])
-    options.pop("augment", None)
-    config = RunConfig(data=str(data), backbone=backbone, out=str(out) if out else None, **options)
-    return run_recipe(config, resume=resume, progress=progress)
+    config = RunConfig.from_options(str(data), backbone=backbone, out=str(out) if out else None, **options)
+    return train_run(config, resume=resume, progress=progress)
 
 
-def compare(data: str | os.PathLike, **options: Any) -> dict:
-    """Feature extraction vs two-phase vs from scratch on the same splits; see `shoulders.evaluation.compare`."""
-    from shoulders.evaluation.compare import compare as _compare
+def compare(data: str | os.PathLike, *, progress: bool = True, **options: Any) -> dict:
+    """Feature extraction vs two-phase vs from scratch on the same splits; see `shoulders.api.compare`."""
+    from shoulders.api.compare import compare as compare_strategies
+    from shoulders.training.finetuner import Display
 
-    return _compare(data, **options)
+    return compare_strategies(data, display=Display(enabled=progress), **options)
 
 
 def load_run(path: str | os.PathLike) -> Run:
     """Open a finished run folder: ``.model``, ``.classes``, ``.metrics``, ``.predict(images)``."""
-    from shoulders.run import load_run as _load_run
+    from shoulders.runs.reader import load_run as load_run_folder
 
-    return _load_run(path)
+    return load_run_folder(path)
 
 
 def __getattr__(name: str) -> Any:

@@ -8,20 +8,27 @@ at ``lr / 100``, early stopping on validation loss with the best weights restore
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from shoulders.errors import ShouldersError
 
 STRATEGIES = ("two-phase", "feature-extraction", "full", "scratch")
 TASKS = ("image", "text")
 DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm_l6"}
-DEFAULT_UNFREEZE_FRACTION = 0.3
+# The fine-tuning policy's defaults, in this one place (the CLI's option defaults read them too).
+DEFAULT_LR = 1e-3  # phase 1, the head alone (Adam)
+DEFAULT_PATIENCE = 3  # early stopping: epochs without a better val loss
+DEFAULT_EPOCHS_HEAD = 20
+DEFAULT_EPOCHS_FINETUNE = 10
+DEFAULT_UNFREEZE_FRACTION = 0.3  # phase 2 unfreezes the top ~30% of blocks (BatchNorm stays frozen)
 # Phase-2 LR = lr / divisor: 1e-5 for CNNs (Keras guide), 2e-5 for BERT encoders (the BERT paper's range).
 DEFAULT_FINETUNE_DIVISOR = {"image": 100.0, "text": 50.0}
+DEFAULT_LAYER_DECAY: float | None = None  # layer-wise LR decay in phase 2: off unless asked for
 MAX_TEXT_LENGTH = 512
 
 
-class ConfigError(ValueError):
+class ConfigError(ShouldersError, ValueError):
     """A run option is out of range; the message says which and what is allowed."""
 
 
@@ -50,13 +57,13 @@ class RunConfig:
     image_size: int | None = None
     crop_fraction: float | None = None  # None: the backbone's own (e.g. 224/256), as it was trained
     batch_size: int = 32
-    epochs_head: int = 20
-    epochs_finetune: int = 10
-    patience: int = 3
-    lr: float = 1e-3
+    epochs_head: int = DEFAULT_EPOCHS_HEAD
+    epochs_finetune: int = DEFAULT_EPOCHS_FINETUNE
+    patience: int = DEFAULT_PATIENCE
+    lr: float = DEFAULT_LR
     lr_finetune: float | None = None
     unfreeze: int | None = None
-    layer_decay: float | None = None
+    layer_decay: float | None = DEFAULT_LAYER_DECAY
     dropout: float = 0.2
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     val_fraction: float = 0.15
@@ -107,8 +114,26 @@ class RunConfig:
             values["augmentation"] = Augmentation(**values["augmentation"])
         return cls(**values)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    @classmethod
+    def from_options(cls, data: str, **options: Any) -> RunConfig:
+        """A config from Python keyword options (`shoulders.train`, compare, the CLI): ``augment=False``
+        means no augmentation, ``augmentation`` may be a dict; everything else is a field."""
+        return cls(data=str(data), **augmentation_option(options))
+
+
+def augmentation_option(options: dict[str, Any]) -> dict[str, Any]:
+    """``augment`` (a bool) and ``augmentation`` (an `Augmentation`, a dict or None) as the one
+    ``augmentation`` field: texts are never augmented; ``augment=True`` without one gives the default."""
+    options = dict(options)
+    augment = options.pop("augment", None)
+    augmentation = options.pop("augmentation", Augmentation() if augment is not False else None)
+    if isinstance(augmentation, dict):
+        augmentation = Augmentation(**augmentation)
+    if augment is True and augmentation is None:
+        augmentation = Augmentation()
+    if augment is False or options.get("task", "image") != "image":
+        augmentation = None
+    return {**options, "augmentation": augmentation}
 
 
 def validate(config: RunConfig) -> None:

@@ -1,43 +1,45 @@
-"""Atomic writes: a killed process never leaves a half-written file that later looks valid."""
+"""Atomic writes: a killed process never leaves a half-written file that later looks valid.
+
+The ground floor: no keras import here (models are saved through their own ``save`` methods), so any
+module can use it, the lineage and the CLI included, without loading a backend.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 
-def _partial(path: Path, suffix: str = "") -> Path:
+def partial_path(path: Path, suffix: str = "") -> Path:
+    """A hidden sibling of ``path`` for writing before the atomic rename (unique per process)."""
     return path.with_name(f".{path.stem}.{os.getpid()}.partial{suffix or path.suffix}")
 
 
 def write_json(path: str | os.PathLike, value: Any) -> Path:
-    path = Path(path)
-    partial = _partial(path)
-    partial.write_text(json.dumps(value, indent=2, default=_jsonable) + "\n")
-    os.replace(partial, path)
-    return path
+    return write_text(path, json.dumps(value, indent=2, default=_jsonable) + "\n")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     path = Path(path)
-    partial = _partial(path)
-    partial.write_text(text)
+    partial = partial_path(path)
+    partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
     return path
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     """``model.save`` to a temporary ``.keras`` file, then an atomic rename onto ``path``."""
     path = Path(path)
-    partial = _partial(path, ".keras")
+    partial = partial_path(path, ".keras")
     model.save(partial)
     os.replace(partial, path)
     return path

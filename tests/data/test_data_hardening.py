@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shoulders.data import DataError, ImageDecodeError, decode_many, load_digits, load_image, prepare
+from shoulders.data import DataError, ImageDecodeError, SplitSettings, decode_many, load_digits, load_image, prepare
 from shoulders.data import images as images_module
 from shoulders.data.cache import cached_images
 from test_dataset import _classes, _photo  # same folder: the shared photo makers
@@ -191,7 +191,7 @@ def test_impossible_fractions_are_refused_before_any_work(tmp_path, cache_dir):
     root = _classes(tmp_path / "d", {"a": 3, "b": 3})
     for val, test in ((0.5, 0.5), (0.0, 0.2), (0.2, 1.0)):
         with pytest.raises(ValueError, match="sum to less than 1"):
-            prepare(root, 16, val_fraction=val, test_fraction=test, progress=False)
+            prepare(root, 16, split=SplitSettings(val_fraction=val, test_fraction=test), progress=False)
     assert not cache_dir.exists()
 
 
@@ -245,7 +245,7 @@ def test_stale_partial_files_of_killed_runs_are_cleaned_recent_ones_kept(tmp_pat
 
 
 def test_digits_note_follows_the_fractions(cache_dir):
-    data = load_digits(8, val_fraction=0.1, test_fraction=0.2, seed=3)
+    data = load_digits(8, split=SplitSettings(val_fraction=0.1, test_fraction=0.2, seed=3))
     assert "split 70/10/20" in data.split_note and "seed 3" in data.split_note
     assert {split: len(rows) for split, rows in data.splits.items()} == pytest.approx(
         {"train": 1258, "val": 180, "test": 359}, abs=10

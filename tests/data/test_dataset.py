@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shoulders.data import DataError, load_digits, prepare
+from shoulders.data import DataError, SplitSettings, load_digits, prepare
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -28,13 +28,13 @@ def _classes(root: Path, counts: dict[str, int], seed: int = 0) -> Path:
 
 def test_class_folders_split_70_15_15_stratified_and_seeded(tmp_path, cache_dir):
     root = _classes(tmp_path / "d", {"a": 20, "b": 20})
-    data = prepare(root, 16, seed=1, progress=False)
+    data = prepare(root, 16, split=SplitSettings(seed=1), progress=False)
     sizes = {name: len(rows) for name, rows in data.splits.items()}
     assert sizes == {"train": 28, "val": 6, "test": 6}
     for rows in data.splits.values():
         assert set(data.labels[rows]) == {0, 1}
-    assert prepare(root, 16, seed=1, progress=False).split_files() == data.split_files()
-    assert prepare(root, 16, seed=2, progress=False).split_files() != data.split_files()
+    assert prepare(root, 16, split=SplitSettings(seed=1), progress=False).split_files() == data.split_files()
+    assert prepare(root, 16, split=SplitSettings(seed=2), progress=False).split_files() != data.split_files()
     assert "70/15/15" in data.split_note
 
 

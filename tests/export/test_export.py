@@ -13,7 +13,8 @@ from shoulders.export import FORMATS, ExportUnavailableError, ExportVerification
 from shoulders.export import verify
 from shoulders.export.decode import decode_to_pixels
 from shoulders.export.tflite import TFLiteModel
-from shoulders.training.recipe import load_data, predict_probabilities
+from shoulders.image.inputs import load_data
+from shoulders.training.batches import predict_probabilities
 from tiny_runs import app_with_commands, cli
 
 

@@ -1,6 +1,5 @@
 """Exports of a text run: token ids in, the run's answers out, tokenizer.json beside them, verified."""
 
-import dataclasses
 import json
 
 import keras
@@ -93,8 +92,17 @@ def test_int8_tflite_is_refused_for_a_text_run_with_the_reason(tiny_text_run):
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
 
 
-def test_a_text_run_without_recorded_test_texts_says_why(tiny_text_run):
-    without_texts = [{key: value for key, value in entry.items() if key != "text"} for entry in tiny_text_run.metrics["test_predictions"]]
-    run = dataclasses.replace(tiny_text_run, metrics={**tiny_text_run.metrics, "test_predictions": without_texts})
-    with pytest.raises(ValueError, match="records no test texts to verify an export on"):
-        export_run(run, "keras")
+def test_a_text_run_without_recorded_test_texts_says_why(tiny_text_run, tmp_path):
+    """A folder from before reference/test.npz (which holds the test texts) is refused with the fix named;
+    the CLI's export completes such a folder from its data first."""
+    import shutil
+
+    from shoulders.runs.reader import ReferenceMissingError, load_run
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_text_run.path, older, ignore=shutil.ignore_patterns("reference", "exports"))
+    with pytest.raises(ReferenceMissingError, match="test.npz is missing: the run was trained by an older shoulders"):
+        export_run(load_run(older), "keras")
+    result = cli().invoke(app_with_commands(), ["export", str(older), "--format", "keras"])
+    assert result.exit_code == 0, result.output
+    assert (older / "reference" / "test.npz").exists()

@@ -26,7 +26,7 @@ def no_image_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a text run's report must not load image data")
 
-    monkeypatch.setattr("shoulders.training.recipe.load_data", refuse)
+    monkeypatch.setattr("shoulders.image.inputs.load_data", refuse)
 
 
 def test_text_run_report_shows_tokens_curves_and_errors(tiny_text_run):

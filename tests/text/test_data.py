@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shoulders.data.dataset import DataError, Duplicate
+from shoulders.data import DataError, Duplicate, SplitSettings
 from shoulders.text.data import TextData, load_text_data
 
 SST2 = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "sst2"
@@ -38,7 +38,7 @@ def _sizes(data: TextData) -> dict[str, int]:
 
 def test_csv_with_header_splits_70_15_15_stratified_and_seeded(tmp_path):
     path = _table(tmp_path / "reviews.csv", "text,label", _rows({"1": 20, "0": 20}))
-    data = load_text_data(path, seed=1)
+    data = load_text_data(path, split=SplitSettings(seed=1))
     assert data.classes == ("0", "1")  # labels stay strings, sorted
     assert data.labels.dtype == np.int64
     assert _sizes(data) == {"train": 28, "val": 6, "test": 6} and list(data.splits) == ["train", "val", "test"]
@@ -46,8 +46,8 @@ def test_csv_with_header_splits_70_15_15_stratified_and_seeded(tmp_path):
         assert set(data.labels[rows].tolist()) == {0, 1}
     assert sorted(np.concatenate(list(data.splits.values())).tolist()) == list(range(40))
     assert data.names[0] == "reviews.csv:2"  # file name and 1-based line: the header is line 1
-    assert load_text_data(path, seed=1).split_files() == data.split_files()
-    assert load_text_data(path, seed=2).split_files() != data.split_files()
+    assert load_text_data(path, split=SplitSettings(seed=1)).split_files() == data.split_files()
+    assert load_text_data(path, split=SplitSettings(seed=2)).split_files() != data.split_files()
     assert data.split_note == "reviews.csv: split 70/15/15 into train/val/test, stratified by class (seed 1)."
     texts, labels = data.subset("test")
     assert len(texts) == 6 and all(isinstance(text, str) for text in texts)
@@ -139,7 +139,7 @@ def test_given_test_and_val_files_are_used_as_given(tmp_path):
 def test_max_train_takes_a_stratified_seeded_subset_before_carving_val(tmp_path):
     train = _table(tmp_path / "train.csv", "text,label", _rows({"a": 300, "b": 100}))
     test = _table(tmp_path / "test.csv", "text,label", _rows({"a": 6, "b": 6}, prefix="held out"))
-    data = load_text_data(train, test=test, max_train=101, seed=3)
+    data = load_text_data(train, test=test, max_train=101, split=SplitSettings(seed=3))
     pool = np.concatenate([data.splits["train"], data.splits["val"]])
     assert len(pool) == 101 and len(data.splits["test"]) == 12
     counts = Counter(data.labels[pool].tolist())
@@ -148,9 +148,10 @@ def test_max_train_takes_a_stratified_seeded_subset_before_carving_val(tmp_path)
     assert len(data.texts) == 113  # the rows left out by --max-train are not carried along
     assert data.notes == ["--max-train 101: 101 of 400 training rows, stratified by class (seed 3)"]
     assert "the 101 rows of train.csv kept by --max-train" in data.split_note
-    again = load_text_data(train, test=test, max_train=101, seed=3)
+    again = load_text_data(train, test=test, max_train=101, split=SplitSettings(seed=3))
     assert again.split_files() == data.split_files() and again.fingerprint == data.fingerprint
-    assert load_text_data(train, test=test, max_train=101, seed=4).split_files()["train"] != data.split_files()["train"]
+    other_seed = load_text_data(train, test=test, max_train=101, split=SplitSettings(seed=4))
+    assert other_seed.split_files()["train"] != data.split_files()["train"]
 
     everything = load_text_data(train, test=test, max_train=10_000)
     assert everything.notes == ["--max-train 10000: all 400 training rows kept (no more are available)"]

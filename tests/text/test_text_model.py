@@ -5,10 +5,10 @@ import pytest
 pytest.importorskip("keras_hub")
 
 from shoulders import backbones  # noqa: E402
-from shoulders.text.encoders import minilm_folder  # noqa: E402
-from shoulders.text.layers import MaskedMeanPooling  # noqa: E402
+from shoulders.backbones.bert import minilm_folder  # noqa: E402
+from shoulders.backbones.tokenizer import TextTokenizer  # noqa: E402
+from shoulders.backbones.pooling import MaskedMeanPooling  # noqa: E402
 from shoulders.text.model import build_text_classifier  # noqa: E402
-from shoulders.text.tokenizer import TextTokenizer  # noqa: E402
 from shoulders.training import guardrails, phases  # noqa: E402
 from shoulders.training.model import HEAD_LAYERS, feature_model  # noqa: E402
 
@@ -86,13 +86,12 @@ def test_text_classifier_round_trips_with_safe_mode(encoder, tokenizer, tmp_path
 
 
 def test_online_preset_offline_error_names_the_bundled_encoder(monkeypatch):
-    from shoulders.backbones import WeightsUnavailableError
-    from shoulders.text import encoders
+    from shoulders.backbones import WeightsUnavailableError, bert
 
     def refuse(*args, **kwargs):
         raise ConnectionError("Failed to resolve 'www.kaggle.com'")
 
-    monkeypatch.setattr(encoders.keras_hub().models.BertBackbone, "from_preset", refuse)
+    monkeypatch.setattr(bert.keras_hub().models.BertBackbone, "from_preset", refuse)
     with pytest.raises(WeightsUnavailableError, match="minilm_l6"):
         backbones.body("bert_tiny_en_uncased")
 
@@ -106,7 +105,7 @@ def test_random_init_encoders_match_registry_params(name):
 def test_phase2_top_model_on_cached_states_is_the_classifier(encoder, tokenizer):
     """Phase 2 trains the unfrozen top on the frozen bottom's cached outputs: same function, same weights."""
     from shoulders.text.data import TextData
-    from shoulders.text.recipe import TextInputs
+    from shoulders.text.inputs import TextInputs
 
     texts = tuple(SENTENCES * 4)
     data = TextData(

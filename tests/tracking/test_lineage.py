@@ -95,3 +95,25 @@ def test_runs_lists_and_shows(tracked):
     assert json.loads(shown.output)["params"]["seed"] == "0"
     missing = CliRunner().invoke(app(), ["runs", "show", "nope", "--tracking-uri", store])
     assert missing.exit_code == 2 and "shoulders runs" in missing.output
+
+
+def test_tracking_loads_neither_keras_nor_mlflow():
+    """`shoulders runs` must not wait for TensorFlow; MLflow loads only when a store is used."""
+    import subprocess
+    import sys
+
+    code = "import sys, shoulders.tracking, shoulders.cli.runs_commands; print(sorted({'keras', 'tensorflow', 'mlflow'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_unfinished_run_is_refused_with_a_user_error(tmp_path):
+    from shoulders.errors import ShouldersError
+    from shoulders.tracking import TrackingError, UnfinishedRunError, log_run
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(UnfinishedRunError, match="not a finished run") as raised:
+        log_run(tmp_path, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert isinstance(raised.value, ShouldersError) and isinstance(raised.value, FileNotFoundError)
+    assert issubclass(TrackingError, ShouldersError) and issubclass(TrackingError, RuntimeError)

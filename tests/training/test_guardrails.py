@@ -6,7 +6,8 @@ import pytest
 from shoulders import backbones
 from shoulders.config import ConfigError, RunConfig
 from shoulders.training import guardrails, phases
-from shoulders.training.model import HEAD_LAYERS, backbone_of, build_classifier
+from shoulders.image.model import build_classifier
+from shoulders.training.model import HEAD_LAYERS, backbone_of
 
 SIZE = 32
 
@@ -94,3 +95,9 @@ def test_layer_decay_moves_lower_blocks_less():
     model.fit(x, np.arange(8) % 3, epochs=1, verbose=0)
     np.testing.assert_allclose(body.get_layer("block15_dwconv").get_weights()[0], lower_before, atol=1e-8)
     assert not np.allclose(body.get_layer("head_conv").get_weights()[0], top_before)
+
+
+def test_guardrail_errors_are_user_errors_that_keep_their_builtin():
+    from shoulders.errors import ShouldersError
+
+    assert issubclass(guardrails.GuardrailError, ShouldersError) and issubclass(guardrails.GuardrailError, RuntimeError)

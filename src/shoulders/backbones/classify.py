@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 
 from shoulders.backbones.imagenet_classes import imagenet_class_names
 from shoulders.backbones.models import imagenet_classifier
 from shoulders.backbones.registry import get
 from shoulders.data.images import load_image
-from shoulders.evaluation.metrics import softmax
 
 
 def sample_image(name: str) -> np.ndarray:
@@ -28,12 +28,10 @@ def classify_images(sources: Sequence[object], backbone: str = "efficientnet_lit
     model = imagenet_classifier(backbone)
     batch = np.stack([load_image(source, spec.image_size, spec.crop_fraction) for source in sources])
     logits = model.predict(batch, verbose=0)
-    probabilities = softmax(logits)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
     names = imagenet_class_names()
     results = []
     for row in probabilities:
         top = np.argsort(-row)[:top_k]
         results.append([{"index": int(i), "name": names[i], "probability": float(row[i])} for i in top])
     return results
-
-

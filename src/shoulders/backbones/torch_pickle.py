@@ -24,6 +24,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from shoulders.errors import ShouldersError
+
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 
 _STORAGE_DTYPES = {
@@ -35,12 +37,12 @@ _STORAGE_DTYPES = {
 }
 
 
-class UnsafeWeightsError(ValueError):
+class UnsafeWeightsError(ShouldersError, ValueError):
     """The weights file asks to construct something a plain state dict never needs."""
 
 
-class WeightsFileError(ValueError):
-    """The weights file is not a readable legacy PyTorch state dict, or fails its checksum."""
+class WeightsFileError(ShouldersError, ValueError):
+    """The weights file is not a readable legacy PyTorch state dict, fails its checksum, or does not fit the model."""
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from shoulders.cli.console import stdout_console
 from rich.table import Table
+
+from shoulders.cli.console import add_command, stdout_console
 
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("backbones")(backbones_table)
-    app.command("classify")(classify)
+    add_command(app, "backbones", backbones_table)
+    add_command(app, "classify", classify)
 
 
 def backbones_table() -> None:

@@ -8,13 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoulders.cli.console import stderr_console, stdout_console
+from shoulders.cli.console import add_command, stderr_console, stdout_console
+from shoulders.config import DEFAULT_EPOCHS_FINETUNE, DEFAULT_EPOCHS_HEAD, DEFAULT_LR, DEFAULT_PATIENCE
+from shoulders.runs import layout
 
 console = stderr_console()
 
 
 def register(app: typer.Typer) -> None:
-    app.command("compare")(compare)
+    add_command(app, "compare", compare)
 
 
 def compare(
@@ -25,10 +27,10 @@ def compare(
     sizes: Annotated[str | None, typer.Option(help="Data-efficiency curve: training images (or texts) per class, e.g. 50,200,all.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
     batch_size: Annotated[int, typer.Option()] = 32,
-    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (scratch trains epochs-head + epochs-finetune).")] = 20,
-    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2.")] = 10,
-    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = 3,
-    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam); scratch uses it throughout.")] = 1e-3,
+    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (scratch trains epochs-head + epochs-finetune).")] = DEFAULT_EPOCHS_HEAD,
+    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2.")] = DEFAULT_EPOCHS_FINETUNE,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = DEFAULT_PATIENCE,
+    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam); scratch uses it throughout.")] = DEFAULT_LR,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Augmentation for every strategy alike (images only).")] = True,
     text_column: Annotated[str | None, typer.Option(help="Text: the text column's name (default 'text', else 'sentence', ...) or its position (0, 1, ...) in a file without header.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Text: the label column's name (default 'label') or position.")] = None,
@@ -41,42 +43,39 @@ def compare(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train feature extraction, two-phase fine-tuning and from-scratch on the same splits; print and save the table."""
-    from shoulders.cli.train_commands import _user_errors
-    from shoulders.evaluation.compare import compare as run_compare
+    from shoulders.api.compare import compare as run_compare
+    from shoulders.training.finetuner import Display
 
     text_options = {
         "text_column": text_column, "label_column": label_column, "test_file": str(test) if test else None,
         "val_file": str(val) if val else None, "max_train": max_train, "max_length": max_length,
     }
-    result = _user_errors(  # ConfigError and CompareError are ValueErrors: one red line, exit code 2
-        lambda: run_compare(
-            data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, progress=not quiet, console=console,
-            task=task, image_size=image_size, batch_size=batch_size, epochs_head=epochs_head,
-            epochs_finetune=epochs_finetune, patience=patience, lr=lr, augment=augment,
-            cache_dir=str(cache_dir) if cache_dir else None, **text_options,
-        )
+    result = run_compare(
+        data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, display=Display(console, not quiet),
+        task=task, image_size=image_size, batch_size=batch_size, epochs_head=epochs_head,
+        epochs_finetune=epochs_finetune, patience=patience, lr=lr, augment=augment,
+        cache_dir=str(cache_dir) if cache_dir else None, **text_options,
     )
     print_comparison(result)
 
 
 def print_comparison(result: dict) -> None:
-    from shoulders.reporting.html import accuracy_text, format_row, items_name
+    from shoulders.reporting.summary import COMPARISON_COLUMNS, efficiency_columns, efficiency_rows, format_row
 
     seeds = len(result["seeds"])
     table = Table(title=f"{result['data']} with {result['backbone']}: test accuracy over {seeds} seed{'s' if seeds > 1 else ''} (mean ± sd)", title_justify="left")
-    for column in ("strategy", "test accuracy", "seeds", "train time (mean)", "trainable params", "total params"):
+    for column in COMPARISON_COLUMNS:
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for row in result["table"]:
         table.add_row(*format_row(row))
     out = stdout_console()
     out.print(table)
-    curve = [row for row in result.get("curve", [])]
-    if any(row["size"] != "all" for row in curve):
-        efficiency = Table(title="Data efficiency (same test set at every size)", title_justify="left")
-        for column in ("strategy", f"{items_name(result)} per class", "test accuracy", "seeds"):
-            efficiency.add_column(column)
-        for row in curve:
-            efficiency.add_row(row["strategy"], f"{row['train_images_per_class']:g}", accuracy_text(row), str(row["seeds"]))
-        out.print(efficiency)
+    if efficiency := efficiency_rows(result):
+        curve = Table(title="Data efficiency (same test set at every size)", title_justify="left")
+        for column in efficiency_columns(result):
+            curve.add_column(column)
+        for row in efficiency:
+            curve.add_row(*row)
+        out.print(curve)
     folder = Path(result["path"])
-    out.print(f"comparison: {folder / 'comparison.json'}   report: {folder / 'report.html'}")
+    out.print(f"comparison: {folder / layout.COMPARISON}   report: {folder / layout.REPORT}")

@@ -35,6 +35,7 @@ compare_commands.register(app)
 runs_commands.register(app)
 
 
+
 def main() -> None:
     try:
         app()

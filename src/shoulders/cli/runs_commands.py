@@ -10,50 +10,47 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoulders.cli.console import stderr_console, stdout_console
+from shoulders.cli.console import add_command, stderr_console, stdout_console, user_errors
+from shoulders.tracking import PENDING_FILE, default_tracking_uri, get_run, list_runs, sync_pending
+from shoulders.tracking.lineage import STORE_FILE, sqlite_file
 
+# shoulders.tracking is light (MLflow loads on first use, Keras never): importing it here costs nothing.
 console = stderr_console()
-runs_app = typer.Typer(help="Runs recorded in the MLflow tracking store (lineage).", no_args_is_help=False)
 
-TrackingUri = Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///ROOT/mlflow.db).")]
-Root = Annotated[Path, typer.Option(help="The folder holding the runs (and, by default, mlflow.db).")]
+TrackingUri = Annotated[str | None, typer.Option(help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///ROOT/{STORE_FILE}).")]
+Root = Annotated[Path, typer.Option(help=f"The folder holding the runs (and, by default, {STORE_FILE}).")]
 
 
 def register(app: typer.Typer) -> None:
+    runs_app = typer.Typer(help="Runs recorded in the MLflow tracking store (lineage).", no_args_is_help=False)
+    runs_app.callback(invoke_without_command=True)(user_errors(runs))
+    add_command(runs_app, "show", show)
     app.add_typer(runs_app, name="runs")
 
 
-def _uri(tracking_uri: str | None, root: Path) -> str:
-    from shoulders.tracking import default_tracking_uri
+def _store(tracking_uri: str | None, root: Path) -> str:
+    """The store's URI; exit 1 when it is a SQLite file that does not exist (MLflow would create an empty one)."""
+    uri = tracking_uri or default_tracking_uri(root=root)
+    database = sqlite_file(uri)
+    if database is not None and not database.exists():
+        console.print(f"no tracking store at {uri}: train a run first, or pass --root / --tracking-uri.")
+        raise typer.Exit(1)
+    return uri
 
-    return tracking_uri or default_tracking_uri(root=root)
 
-
-@runs_app.callback(invoke_without_command=True)
 def runs(
     ctx: typer.Context,
     tracking_uri: TrackingUri = None,
     root: Root = Path("runs"),
-    sync: Annotated[bool, typer.Option("--sync", help="First log every run under ROOT that holds tracking_pending.json.")] = False,
+    sync: Annotated[bool, typer.Option("--sync", help=f"First log every run under ROOT that holds {PENDING_FILE}.")] = False,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs, newest first.")] = 50,
 ) -> None:
     """List runs: id, date, backbone, strategy, test accuracy, data fingerprint, compare group."""
     if ctx.invoked_subcommand is not None:
         return
-    from shoulders.tracking import list_runs, sync_pending
-
     if sync:
-        synced = sync_pending(root, tracking_uri)
-        for path, record, line in synced:
-            console.print(f"{path}: {line}")
-        if not synced:
-            console.print(f"nothing to sync: no tracking_pending.json under {root}")
-        if any(record is None for _, record, _ in synced):
-            raise typer.Exit(1)
-    uri = _uri(tracking_uri, root)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        console.print(f"no tracking store at {uri}: train a run first, or pass --root / --tracking-uri.")
-        raise typer.Exit(1)
+        _sync(root, tracking_uri)
+    uri = _store(tracking_uri, root)
     rows = list_runs(uri, max_results=limit)
     table = Table(title=f"Runs in {uri}", title_justify="left")
     for column in ("id", "date", "backbone", "strategy", "test accuracy", "data fingerprint", "compare group", "name"):
@@ -65,7 +62,17 @@ def runs(
     stdout_console().print(table)
 
 
-@runs_app.command("show")
+def _sync(root: Path, tracking_uri: str | None) -> None:
+    """Log the runs whose tracking failed; exit 1 when any still fails (after saying which)."""
+    synced = sync_pending(root, tracking_uri)
+    for path, _, line in synced:
+        console.print(f"{path}: {line}")
+    if not synced:
+        console.print(f"nothing to sync: no {PENDING_FILE} under {root}")
+    if any(record is None for _, record, _ in synced):
+        raise typer.Exit(1)
+
+
 def show(
     run_id: Annotated[str, typer.Argument(metavar="ID", help="A run id from `shoulders runs`.")],
     tracking_uri: TrackingUri = None,
@@ -73,13 +80,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything logged for one run: params (lineage), final metrics, tags, where its artifacts are."""
-    from shoulders.tracking import get_run
-
-    try:
-        run = get_run(_uri(tracking_uri, root), run_id)
-    except LookupError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    run = get_run(_store(tracking_uri, root), run_id)  # an unknown id: one red line, exit 2
     if as_json:
         typer.echo(json.dumps(run, indent=2))
         return

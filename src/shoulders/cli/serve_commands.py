@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from shoulders.cli.console import stderr_console
+from shoulders.cli.console import add_command, stderr_console
 
 console = stderr_console()
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    add_command(app, "serve", serve)
 
 
 def serve(
@@ -39,8 +39,8 @@ def serve(
     import uvicorn
 
     from shoulders.data.images import MAX_PIXELS
-    from shoulders.run import RunNotFoundError, load_run
-    from shoulders.serving import ExportMissingError, Limits, ServeSettings, create_app
+    from shoulders.runs.reader import load_run
+    from shoulders.serving import Limits, ServeSettings, create_app
 
     settings = ServeSettings(
         format=format, quantize=quantize, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
@@ -50,11 +50,7 @@ def serve(
             max_texts=max_texts, max_text_chars=max_text_chars,
         ),
     )
-    try:
-        app = create_app(load_run(run_path), settings)
-    except (RunNotFoundError, ExportMissingError, ValueError, ImportError) as error:  # ImportError: the text extra is missing
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    app = create_app(load_run(run_path), settings)  # a user error (no run, no export, no text extra) exits 2
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach it can use it.")
     console.print(f"serving {run_path} ({format}) on http://{host}:{port}/  (pid {os.getpid()})")

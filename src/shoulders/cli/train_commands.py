@@ -9,17 +9,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoulders.cli.console import stderr_console, stdout_console
-from shoulders.config import STRATEGIES
+from shoulders.cli.console import add_command, stderr_console, stdout_console
+from shoulders.config import (
+    DEFAULT_EPOCHS_FINETUNE,
+    DEFAULT_EPOCHS_HEAD,
+    DEFAULT_LR,
+    DEFAULT_PATIENCE,
+    STRATEGIES,
+)
 
 console = stderr_console()
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
-    app.command("evaluate")(evaluate)
-    app.command("predict")(predict)
-    app.command("doctor")(doctor)
+    add_command(app, "train", train)
+    add_command(app, "evaluate", evaluate)
+    add_command(app, "predict", predict)
+    add_command(app, "doctor", doctor)
 
 
 def train(
@@ -32,10 +38,10 @@ def train(
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
     crop_fraction: Annotated[float | None, typer.Option(help="Centre crop of the short side before resizing (default: the backbone's own, e.g. 0.875).")] = None,
     batch_size: Annotated[int, typer.Option()] = 32,
-    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (head only).")] = 20,
-    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2 (top blocks unfrozen).")] = 10,
-    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = 3,
-    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam).")] = 1e-3,
+    epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (head only).")] = DEFAULT_EPOCHS_HEAD,
+    epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2 (top blocks unfrozen).")] = DEFAULT_EPOCHS_FINETUNE,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = DEFAULT_PATIENCE,
+    lr: Annotated[float, typer.Option(help="Phase-1 learning rate (Adam).")] = DEFAULT_LR,
     lr_finetune: Annotated[float | None, typer.Option(help="Phase-2 learning rate (default: lr / 100).")] = None,
     unfreeze: Annotated[int | None, typer.Option(help="Backbone blocks to unfreeze in phase 2 (default: the top ~30%).")] = None,
     layer_decay: Annotated[float | None, typer.Option(help="Layer-wise LR decay in phase 2, e.g. 0.8 (off by default).")] = None,
@@ -53,40 +59,19 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on your images (or texts): head first, then the top blocks; report on an untouched test split."""
-    from shoulders.config import Augmentation, RunConfig
-    from shoulders.training.recipe import train as run_recipe
+    from shoulders.api.train import train as train_run
+    from shoulders.config import RunConfig
 
-    source = _data_source(data, dataset)
-    config = _config_or_exit(
-        RunConfig,
-        data=source,
-        task=task,
-        backbone=backbone,
-        strategy=strategy,
-        weights=None if weights.lower() == "none" else weights,
-        image_size=image_size,
-        crop_fraction=crop_fraction,
-        batch_size=batch_size,
-        epochs_head=epochs_head,
-        epochs_finetune=epochs_finetune,
-        patience=patience,
-        lr=lr,
-        lr_finetune=lr_finetune,
-        unfreeze=unfreeze,
-        layer_decay=layer_decay,
-        augmentation=Augmentation() if augment and task == "image" else None,
-        text_column=text_column,
-        label_column=label_column,
-        test_file=str(test) if test else None,
-        val_file=str(val) if val else None,
-        max_train=max_train,
-        max_length=max_length,
-        seed=seed,
-        out=str(out) if out else None,
-        cache_dir=str(cache_dir) if cache_dir else None,
+    config = RunConfig.from_options(
+        _data_source(data, dataset), task=task, backbone=backbone, strategy=strategy,
+        weights=None if weights.lower() == "none" else weights, image_size=image_size, crop_fraction=crop_fraction,
+        batch_size=batch_size, epochs_head=epochs_head, epochs_finetune=epochs_finetune, patience=patience, lr=lr,
+        lr_finetune=lr_finetune, unfreeze=unfreeze, layer_decay=layer_decay, augment=augment,
+        text_column=text_column, label_column=label_column, test_file=str(test) if test else None,
+        val_file=str(val) if val else None, max_train=max_train, max_length=max_length, seed=seed,
+        out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
-    run = _user_errors(lambda: run_recipe(config, resume=resume, progress=not quiet, console=console))
-    print_summary(run)
+    print_summary(train_run(config, resume=resume, progress=not quiet, console=console))
 
 
 def _data_source(data: Path | None, dataset: str | None) -> str:
@@ -101,79 +86,16 @@ def _data_source(data: Path | None, dataset: str | None) -> str:
     return str(data)
 
 
-def _config_or_exit(factory, **values):
-    from shoulders.config import ConfigError
-
-    try:
-        return factory(**values)
-    except ConfigError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
-
-
-def _user_errors(action):
-    """Turn the errors a user can fix into one red line and exit code 2 (no traceback)."""
-    from shoulders.backbones import UnknownBackboneError, UnsafeWeightsError, WeightsFileError, WeightsUnavailableError
-    from shoulders.data import DataError
-    from shoulders.run import RunNotFoundError
-    from shoulders.training.guardrails import GuardrailError
-    from shoulders.training.recipe import ResumeError
-
-    user_errors = (
-        DataError, ResumeError, RunNotFoundError, GuardrailError, UnknownBackboneError, WeightsUnavailableError,
-        UnsafeWeightsError, WeightsFileError, FileExistsError, FileNotFoundError, ValueError,
-    )
-    try:
-        return action()
-    except user_errors as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
-
-
 def print_summary(run) -> None:
-    """The one-screen summary at the end of a run."""
-    metrics = run.metrics
+    """The one-screen summary at the end of a run (the same rows head its report.html)."""
+    from shoulders.reporting.summary import run_summary
+
     table = Table(title=f"Run {run.name}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    rows = [
-        ("test accuracy", f"{metrics['test_accuracy']:.4f}  (on {metrics['test']['count']} test {_items(metrics)} no choice looked at)"),
-        ("val accuracy", f"{metrics['val_accuracy']:.4f}"),
-        ("test macro F1", f"{metrics['test_macro_f1']:.4f}"),
-        ("backbone / strategy", f"{metrics['backbone']} / {metrics['strategy']} at {_input_size(metrics)}"),
-        ("epochs", f"phase 1: {metrics['epochs_phase1']}, phase 2: {metrics['epochs_phase2']} (started at epoch {metrics['phase2_start_epoch']})"),
-        ("learning rates", f"phase 1: {metrics['lr_phase1']:g}, phase 2: {_fmt(metrics['lr_phase2'])}"),
-        ("trainable params", f"phase 1: {metrics['trainable_params_phase1']:,}, phase 2: {metrics['trainable_params_phase2']:,} of {metrics['total_params']:,}"),
-        ("train time", f"{metrics['train_seconds']:.1f} s (whole run {metrics['total_seconds']:.1f} s)"),
-    ]
-    data = json.loads((run.path / "data.json").read_text())
-    bad = json.loads((run.path / "bad_files.json").read_text())
-    rows.append(("data", data.get("split_note", "")))
-    for note in data.get("notes", []):
-        rows.append(("", note))
-    if bad:
-        rows.append(("skipped files", f"{len(bad)} (see bad_files.json): " + ", ".join(b["path"] for b in bad[:3])))
-    if data.get("suspicious_files"):
-        flagged = data["suspicious_files"]
-        rows.append(("check these", f"{len(flagged)} kept but suspicious: " + "; ".join(f"{f['path']} ({f['note']})" for f in flagged[:3])))
-    if data.get("duplicates"):
-        rows.append(("duplicates", f"{len(data['duplicates'])} groups found and resolved (see data.json)"))
-    rows.append(("run folder", str(run.path)))
-    for key, value in rows:
+    for key, value in run_summary(run):
         table.add_row(key, value)
     stdout_console().print(table)
-
-
-def _input_size(metrics: dict) -> str:
-    return f"{metrics['max_length']} tokens" if metrics.get("task") == "text" else f"{metrics['image_size']} px"
-
-
-def _items(metrics: dict) -> str:
-    return "texts" if metrics.get("task") == "text" else "images"
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:g}"
 
 
 def evaluate(
@@ -182,9 +104,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate a trained run: accuracy, per-class precision/recall/F1 and the confusion matrix."""
-    from shoulders.evaluation.evaluate import evaluate_run
+    from shoulders.api.evaluate import evaluate_run
 
-    result = _user_errors(lambda: evaluate_run(run_path, data))
+    result = evaluate_run(run_path, data)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -205,9 +127,9 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Predict the class of each image (or, for a text run, each --text / line of --text-file) with a trained run."""
-    from shoulders.run import load_run
+    from shoulders.runs.reader import load_run
 
-    run = _user_errors(lambda: load_run(run_path))
+    run = load_run(run_path)
     if run.task == "text":
         if images:
             raise typer.BadParameter(f"{run_path} is a text run: pass --text \"...\" or --text-file FILE, not files", param_hint="IMAGES")
@@ -221,7 +143,7 @@ def predict(
         if not images:
             raise typer.BadParameter("give one or more image files", param_hint="IMAGES")
         inputs, key = images, "image"
-    results = _user_errors(lambda: run.classify(inputs, top_k=min(top_k, len(run.classes))))
+    results = run.classify(inputs, top_k=min(top_k, len(run.classes)))
     if as_json:
         typer.echo(json.dumps([{key: str(item), "top": top} for item, top in zip(inputs, results)], indent=2))
         return
@@ -247,7 +169,7 @@ def doctor(
     """Check a saved model against the recipe's rules (preprocessing inside, BatchNorm frozen, logits, honest split)."""
     from shoulders.training.doctor import diagnose
 
-    findings = _user_errors(lambda: diagnose(target))
+    findings = diagnose(target)
     table = Table(title=f"shoulders doctor {target}")
     for column in ("check", "result", "why it matters / what to do"):
         table.add_column(column)

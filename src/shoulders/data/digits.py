@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 from shoulders.data.cache import cached_images
-from shoulders.data.dataset import PreparedData, check_fractions, stratified_split
-from shoulders.data.images import Size, _target
+from shoulders.data.dataset import IMAGE_WORDING, PreparedData
+from shoulders.data.images import Size, height_and_width
+from shoulders.data.splits import SplitSettings, split_rows, split_shares
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -26,16 +27,12 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits(
-    image_size: Size,
-    *,
-    seed: int = 0,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    cache_dir: str | os.PathLike | None = None,
+    image_size: Size, *, split: SplitSettings | None = None, cache_dir: str | os.PathLike | None = None
 ) -> PreparedData:
-    """1,797 digits, classes "0".."9", split 70/15/15 stratified by ``seed``, cached at ``image_size``."""
-    size = _target(image_size)[::-1]  # (height, width), validated
-    check_fractions(val_fraction, test_fraction)
+    """1,797 digits, classes "0".."9", split 70/15/15 stratified by seed (or as ``split`` says), cached at
+    ``image_size``."""
+    size = height_and_width(image_size)  # validated
+    split = split or SplitSettings()
     pixels, labels = _digits()
     digest = hashlib.sha256(pixels.tobytes() + labels.tobytes()).hexdigest()
 
@@ -46,17 +43,18 @@ def load_digits(
         return [], []
 
     images, _, _, path, decoded = cached_images(f"digits-{digest[:16]}-{size[0]}x{size[1]}", len(pixels), size, render, cache_dir)
-    rows = np.arange(len(labels))
-    splits = stratified_split(labels, rows, {"test": test_fraction, "val": val_fraction}, seed)
+    classes = tuple(str(d) for d in range(10))
+    given = np.full(len(labels), "pool")
+    splits, _, _ = split_rows(labels, given, classes, {"pool": "the digits"}, split, IMAGE_WORDING)
     return PreparedData(
-        classes=tuple(str(d) for d in range(10)),
+        classes=classes,
         images=images,
         labels=labels,
         names=tuple(f"digits/{i:04d}" for i in range(len(labels))),
-        splits={name: splits[name] for name in ("train", "val", "test")},
+        splits=splits,
         split_note=(
-            f"scikit-learn digits (8x8 grayscale, upscaled to RGB): split {100 * (1 - val_fraction - test_fraction):.0f}/"
-            f"{100 * val_fraction:.0f}/{100 * test_fraction:.0f}, stratified by class (seed {seed})."
+            f"scikit-learn digits (8x8 grayscale, upscaled to RGB): split {split_shares(split)}, "
+            f"stratified by class (seed {split.seed})."
         ),
         source="digits",
         fingerprint=digest,

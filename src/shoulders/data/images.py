@@ -20,6 +20,8 @@ from PIL import Image, ImageOps, JpegImagePlugin
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from shoulders.errors import ShouldersError
+
 MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit; read at call time, so it can be lowered
 GRAPHIC_MAX_COLOURS = 64
 Size = int | tuple[int, int]
@@ -40,8 +42,16 @@ _DECODE_ERRORS = (
 _FIX = "Remove it or replace it with a JPEG or PNG."
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(ShouldersError, ValueError):
     """A file (or bytes) that is not a decodable image; the message names it and what to do."""
+
+
+class ImageOptionError(ShouldersError, ValueError):
+    """An image size, crop fraction or output array that cannot work; the message gives a good value."""
+
+
+class PixelArrayError(ShouldersError, ValueError):
+    """A pixel array of the wrong shape, type or range (e.g. already normalised); the message says which."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -86,6 +96,11 @@ def _high_bit_depth_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.stack([grey] * 3, axis=-1), "RGB")
 
 
+def height_and_width(size: Size) -> tuple[int, int]:
+    """(height, width) from an int or an (height, width) pair, validated: the shape of a decoded image."""
+    return _target(size)[::-1]
+
+
 def _target(size: Size) -> tuple[int, int]:
     """(width, height) for Pillow from an int or an (height, width) pair."""
     try:
@@ -94,7 +109,7 @@ def _target(size: Size) -> tuple[int, int]:
     except (TypeError, ValueError):
         height = width = 0
     if isinstance(size, bool) or height < 1 or width < 1:
-        raise ValueError(
+        raise ImageOptionError(
             f"image size must be a positive int or an (height, width) pair of them, e.g. 224. Received: {size!r}"
         )
     return width, height
@@ -102,7 +117,7 @@ def _target(size: Size) -> tuple[int, int]:
 
 def _check_crop_fraction(crop_fraction: float) -> None:
     if not 0 < crop_fraction <= 1:
-        raise ValueError(f"crop_fraction must be in (0, 1], e.g. 0.875 or 1.0 for no crop. Received: {crop_fraction}")
+        raise ImageOptionError(f"crop_fraction must be in (0, 1], e.g. 0.875 or 1.0 for no crop. Received: {crop_fraction}")
 
 
 def _crop_box(width: int, height: int, size: Size, crop_fraction: float) -> tuple[float, float, float, float]:
@@ -208,7 +223,7 @@ def _array_to_rgb(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = np.stack([pixels] * 3, axis=-1)
     if pixels.ndim != 3 or pixels.shape[-1] not in (3, 4):
-        raise ValueError(f"expected pixels shaped (H, W), (H, W, 1), (H, W, 3) or (H, W, 4). Received: {pixels.shape}")
+        raise PixelArrayError(f"expected pixels shaped (H, W), (H, W, 1), (H, W, 3) or (H, W, 4). Received: {pixels.shape}")
     _check_pixel_values(pixels)
     if pixels.shape[-1] == 4:
         alpha = pixels[..., 3:].astype(np.float32) / 255.0
@@ -221,9 +236,9 @@ def _check_pixel_values(pixels: np.ndarray) -> None:
     if pixels.dtype == np.uint8:
         return
     if pixels.dtype.kind not in "iuf":
-        raise ValueError(f"expected uint8 or float pixels in 0..255. Received dtype {pixels.dtype}.")
+        raise PixelArrayError(f"expected uint8 or float pixels in 0..255. Received dtype {pixels.dtype}.")
     if pixels.size and not (np.isfinite(pixels).all() and pixels.min() >= 0 and pixels.max() <= 255):
-        raise ValueError(
+        raise PixelArrayError(
             f"expected raw pixel values in 0..255. Received values from {pixels.min()} to {pixels.max()}: pass the "
             "image before any normalisation (the model normalises for its backbone itself)."
         )
@@ -248,7 +263,7 @@ def decode_many(
     if out is None:
         out = np.zeros((len(paths), height, width, 3), dtype=np.uint8)
     if out.shape != (len(paths), height, width, 3) or out.dtype != np.uint8:
-        raise ValueError(f"out must be uint8 shaped {(len(paths), height, width, 3)}. Received: {out.dtype} {out.shape}")
+        raise ImageOptionError(f"out must be uint8 shaped {(len(paths), height, width, 3)}. Received: {out.dtype} {out.shape}")
     failures: list[tuple[int, str]] = []
     warnings_found: list[tuple[int, str]] = []
 

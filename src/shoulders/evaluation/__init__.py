@@ -1,6 +1,5 @@
-"""Honest evaluation on the test split, which no choice ever looked at; and honest comparison of strategies."""
+"""Honest evaluation of a finished run, from its folder: on the test split no choice ever looked at."""
 
-from shoulders.evaluation.compare import compare, load_comparison
-from shoulders.evaluation.metrics import classification_metrics
+from shoulders.evaluation.evaluate import evaluate_test_split, score
 
-__all__ = ["classification_metrics", "compare", "load_comparison"]
+__all__ = ["evaluate_test_split", "score"]

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from shoulders.errors import ShouldersError
 from shoulders.export import verify
 from shoulders.io import read_json, save_model, write_json
-from shoulders.run import Run, load_run
+from shoulders.runs import layout
+from shoulders.runs.reader import Run, load_run
 
-SAVEDMODEL_DIR = "savedmodel"
-MANIFEST = "manifest.json"
-TOKENIZER = "tokenizer.json"  # a text run's tokenizer, beside model.keras (and copied beside its exports)
+SAVEDMODEL_DIR = layout.SAVEDMODEL
+MANIFEST = layout.MANIFEST
+TOKENIZER = layout.TOKENIZER  # a text run's tokenizer, beside model.keras (and copied beside its exports)
 TOKENS_NOTE = (
     "takes token ids, not raw strings: tokenize with tokenizer.json (Hugging Face tokenizers); "
     "token_ids = its ids, padding_mask = 1 per token and 0 for padding, segment_ids = 0. "
@@ -30,8 +32,12 @@ TOKENS_NOTE = (
 )
 
 
-class ExportUnavailableError(RuntimeError):
+class ExportUnavailableError(ShouldersError, RuntimeError):
     """The format needs a package that is not installed; the message names it."""
+
+
+class ExportOptionError(ShouldersError, ValueError):
+    """An unknown format, or a quantization the format (or the run's task) does not take."""
 
 
 @dataclass(frozen=True)
@@ -57,16 +63,16 @@ def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none"
     manifest entry. Raises `ExportVerificationError` (after recording the failure) past the tolerance."""
     run = run if isinstance(run, Run) else load_run(run)
     if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
+        raise ExportOptionError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
     spec = FORMATS[format]
     if quantize not in spec.accepts(run.task):
-        raise ValueError(_refusal(spec, run.task, quantize))
+        raise ExportOptionError(_refusal(spec, run.task, quantize))
     if missing := spec.missing():
         raise ExportUnavailableError(
             f"{format}: not available: it needs the package(s) {', '.join(missing)}, which are not installed. "
             f"Install them (pip install {' '.join(missing)}) or export as savedmodel or tflite."
         )
-    exports = run.path / "exports"
+    exports = run.path / layout.EXPORTS
     exports.mkdir(exist_ok=True)
     started = time.perf_counter()
     entry = spec.write(run, quantize, reference(run), exports)
@@ -78,7 +84,7 @@ def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none"
 
 
 def read_manifest(run_path: str | os.PathLike) -> dict:
-    file = Path(run_path) / "exports" / MANIFEST
+    file = Path(run_path) / layout.EXPORTS / MANIFEST
     return read_json(file) if file.exists() else {"exports": {}}
 
 
@@ -91,34 +97,19 @@ def _refusal(spec: ExportFormat, task: str, quantize: str) -> str:
 
 
 def reference(run: Run) -> verify.Reference:
-    """The Keras model's probabilities on the test split (the yardstick every export is held to)."""
-    return _text_reference(run) if run.task == "text" else _image_reference(run)
-
-
-def _text_reference(run: Run) -> verify.Reference:
-    """The test texts recorded in metrics.json, with their true classes and `Run.predict`'s answers."""
-    predictions = run.metrics.get("test_predictions") or []
-    if not predictions or any("text" not in entry for entry in predictions):
-        raise ValueError(
-            f"{run.path / 'metrics.json'} records no test texts to verify an export on; "
-            "train the run again with this version of shoulders (it records them)."
-        )
-    texts = np.array([entry["text"] for entry in predictions], dtype=object)
-    labels = np.array([run.classes.index(entry["true"]) for entry in predictions])
-    return verify.Reference(texts, labels, run.predict(list(texts)), unit="texts")
-
-
-def _image_reference(run: Run) -> verify.Reference:
-    from shoulders.training.recipe import load_data, predict_probabilities
-
-    data = load_data(run.config, run.image_size, progress=False)
-    images, labels = data.subset("test")
+    """The Keras model's probabilities on the recorded test split (the yardstick every export is held
+    to), from the run folder's reference/test.npz: pixels as training decoded them, or texts."""
+    stored = run.arrays(layout.TEST_REFERENCE)
+    labels = np.asarray(stored["labels"])
+    if run.task == "text":
+        texts = np.array(stored["inputs"].tolist(), dtype=object)
+        return verify.Reference(texts, labels, run.predict(list(texts)), unit="texts")
+    images = np.asarray(stored["inputs"])
     files: tuple[Path, ...] = ()
-    if run.config.data != "digits":
-        candidates = tuple(Path(run.config.data) / data.names[row] for row in data.splits["test"])
+    if run.config.data != "digits":  # the test images' own files, for the encoded-bytes signature
+        candidates = tuple(Path(run.config.data) / name for name in stored["names"].tolist())
         files = candidates if all(file.is_file() for file in candidates) else ()
-    images = np.asarray(images)
-    return verify.Reference(images, np.asarray(labels), predict_probabilities(run.model, images), files)
+    return verify.Reference(images, labels, run.predict(images), files)
 
 
 def _key(format: str, quantize: str) -> str:
@@ -155,7 +146,7 @@ def _size(path: Path) -> int:
 
 def _tokenized(forward: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer_file: Path, run: Run) -> verify.Predict:
     """Texts -> probabilities through an export's own copy of the tokenizer, as a user would call it."""
-    from shoulders.text.tokenizer import TextTokenizer
+    from shoulders.backbones.tokenizer import TextTokenizer
 
     tokenizer = TextTokenizer.from_file(tokenizer_file, run.max_length or 512)
     return lambda texts: forward(tokenizer(list(texts)))
@@ -187,9 +178,9 @@ def _write_keras(run: Run, quantize: str, ref: verify.Reference, exports: Path) 
     with safe_mode=True and compared; text runs get tokenizer.json beside it."""
     import keras
 
-    from shoulders.evaluation.metrics import softmax
+    from shoulders.training.metrics import softmax
 
-    target = exports / "model.keras"
+    target = exports / layout.MODEL
     _replace(lambda path: {"written": save_model(run.model, path)}, target)
     model = keras.saving.load_model(target, safe_mode=True, compile=False)
 
@@ -270,9 +261,7 @@ def _write_tflite(run: Run, quantize: str, ref: verify.Reference, exports: Path)
         _write_savedmodel(run, "none", ref, exports)  # TFLite converts from the SavedModel
     calibration = None
     if quantize == "int8":
-        from shoulders.training.recipe import load_data
-
-        calibration = np.asarray(load_data(run.config, run.image_size, progress=False).subset("train")[0])
+        calibration = run.arrays(layout.CALIBRATION)["inputs"]
     target = exports / ("model.tflite" if quantize == "none" else f"model_{quantize}.tflite")
     _replace(lambda path: {"written": path.write_bytes(convert(savedmodel, quantize, calibration))}, target)
     tolerance = verify.INTEGER_TOLERANCE if quantize in ("dynamic", "int8") else verify.FLOAT_TOLERANCE

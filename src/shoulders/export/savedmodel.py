@@ -28,24 +28,24 @@ import keras
 import tensorflow as tf
 
 from shoulders.export.decode import decode_batch
+from shoulders.runs import layout
 
 PIXELS_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serve_bytes"
 TOKENS_SIGNATURE = "serving_default"
 TOKEN_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+CLASS_NAMES = "classes.txt"  # in assets/: one class name a line, line i for class i
 
 
 def export_savedmodel(model: keras.Model, classes: list[str], image_size: int, crop_fraction: float, path: Path) -> dict:
     """Write the SavedModel at ``path``; return its signatures as {name: {"inputs": ..., "outputs": ...}}."""
 
     def pixels_to_outputs(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = tf.nn.softmax(tf.cast(model(pixels, training=False), tf.float32), axis=-1)
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+        return _outputs(model(pixels, training=False))
 
     with tempfile.TemporaryDirectory() as scratch:
         # The table reads the class names from this file; SavedModel copies it into its assets/ folder.
-        names_file = Path(scratch) / "classes.txt"
-        names_file.write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+        names_file = _write_class_names(Path(scratch), classes)
         initializer = tf.lookup.TextFileInitializer(
             str(names_file), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE
         )
@@ -74,9 +74,7 @@ def export_token_savedmodel(model: keras.Model, classes: list[str], tokenizer_fi
     class names as assets); return its signatures."""
 
     def tokens_to_outputs(token_ids: tf.Tensor, segment_ids: tf.Tensor, padding_mask: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = model({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+        return _outputs(model({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, training=False))
 
     archive = keras.export.ExportArchive()  # not track(model): see the module docstring
     spec = [tf.TensorSpec((None, None), tf.int32, name=name) for name in TOKEN_INPUTS]
@@ -86,9 +84,21 @@ def export_token_savedmodel(model: keras.Model, classes: list[str], tokenizer_fi
     # with the SavedModel wherever it is deployed, and TF Serving ignores them.
     assets = path / "assets"
     assets.mkdir(exist_ok=True)
-    shutil.copyfile(tokenizer_file, assets / "tokenizer.json")
-    (assets / "classes.txt").write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+    shutil.copyfile(tokenizer_file, assets / layout.TOKENIZER)
+    _write_class_names(assets, classes)
     return describe_signatures(path)
+
+
+def _outputs(logits: tf.Tensor) -> dict[str, tf.Tensor]:
+    """What every signature returns: float32 probabilities and the top class's index."""
+    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+    return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+
+
+def _write_class_names(folder: Path, classes: list[str]) -> Path:
+    path = folder / CLASS_NAMES
+    path.write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+    return path
 
 
 def describe_signatures(path: Path) -> dict:

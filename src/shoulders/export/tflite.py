@@ -19,16 +19,21 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from shoulders.errors import ShouldersError
 from shoulders.export.savedmodel import PIXELS_SIGNATURE
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 CALIBRATION_IMAGES = 200
 
 
+class QuantizationError(ShouldersError, ValueError):
+    """``--quantize`` cannot be applied: an unknown name, or int8 without calibration images."""
+
+
 def convert(savedmodel: Path, quantize: str, calibration: np.ndarray | None = None) -> bytes:
     """The .tflite flatbuffer of ``savedmodel``'s pixel signature; ``calibration`` (uint8 pixels) for int8."""
     if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}. Received: {quantize!r}")
+        raise QuantizationError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}. Received: {quantize!r}")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[PIXELS_SIGNATURE])
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -36,7 +41,10 @@ def convert(savedmodel: Path, quantize: str, calibration: np.ndarray | None = No
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
         if calibration is None or len(calibration) == 0:
-            raise ValueError("int8 quantization needs calibration images (the run's training split); none were given.")
+            raise QuantizationError(
+                "int8 quantization needs calibration images (the run's training split); none were given. "
+                "Use --quantize dynamic or float16, which need none."
+            )
         converter.representative_dataset = lambda: _representative(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8

@@ -13,13 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from shoulders.errors import ShouldersError
+from shoulders.runs import layout
+
 Predict = Callable[[np.ndarray], np.ndarray]  # a batch of inputs (pixels or texts) -> probabilities
 FLOAT_TOLERANCE = 0.01  # accuracy drop allowed for float exports (SavedModel, TFLite none/float16)
 INTEGER_TOLERANCE = 0.02  # for integer weights (TFLite dynamic, int8)
 BATCH = 32
 
 
-class ExportVerificationError(RuntimeError):
+class ExportVerificationError(ShouldersError, RuntimeError):
     """An export lost more test accuracy than its tolerance; the message gives both figures."""
 
 
@@ -70,7 +73,7 @@ def check(name: str, result: dict) -> None:
             f"{name} failed verification: test accuracy {result['test_accuracy']:.4f} vs Keras "
             f"{result['keras_test_accuracy']:.4f} (drop {result['accuracy_drop'] * 100:.1f} pt, tolerance "
             f"{result['tolerance'] * 100:.0f} pt). The file is kept for inspection but marked failed in "
-            "manifest.json; do not deploy it. For int8, try --quantize dynamic or float16."
+            f"{layout.MANIFEST}; do not deploy it. For int8, try --quantize dynamic or float16."
         )
 
 

@@ -9,11 +9,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shoulders.io import read_json
 from shoulders.reporting import figures
+from shoulders.reporting.summary import (
+    COMPARISON_COLUMNS,
+    efficiency_columns,
+    efficiency_rows,
+    format_row,
+    items_name,
+    run_summary,
+)
+from shoulders.runs import layout
+from shoulders.runs.reader import ReferenceMissingError, Run, load_comparison, load_run
 
-REPORT_FILE = "report.html"
-GALLERY_SIZE = 12
+REPORT_FILE = layout.REPORT
+GALLERY_SIZE = layout.THUMBNAIL_COUNT
 ERROR_TEXT_LIMIT = 600  # characters of a text shown in the worst-errors table (a review can be pages long)
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
@@ -53,27 +62,13 @@ def _page(title: str, sections: list[str]) -> str:
 
 def run_report(run_path: str | os.PathLike) -> str:
     """The run's page: headline, curves, confusion matrix, per-class table, worst errors, data, lineage."""
-    from shoulders.run import load_run
-
     run = load_run(run_path)
     metrics, test = run.metrics, run.metrics["test"]
-    data = read_json(run.path / "data.json")
-    config = read_json(run.path / "config.json")
-    bad_files = read_json(run.path / "bad_files.json")
     text = run.task == "text"
     sections = [
-        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test {_items(text)} no '
+        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test {items_name(run.task)} no '
         f'choice looked at &middot; macro F1 {metrics["test_macro_f1"]:.4f} &middot; val accuracy {metrics["val_accuracy"]:.4f}</p>',
-        _table(
-            ["backbone / strategy", "text length" if text else "image size", "epochs (phase 1 + phase 2)", "trainable params", "total params", "train time"],
-            [[
-                f'{metrics["backbone"]} / {metrics["strategy"]}', input_size(metrics),
-                f'{metrics["epochs_phase1"]} + {metrics["epochs_phase2"]}',
-                _trainable(metrics),
-                f'{metrics["total_params"]:,}', f'{metrics["train_seconds"]:.1f} s',
-            ]],
-            numeric_from=9,
-        ),
+        _table(["what", "value"], [list(row) for row in run_summary(run)], numeric_from=9),
         "<h2>Training curves</h2>",
         _img(figures.training_curves(run.history, metrics.get("phase2_start_epoch")), "training curves"),
         _curves_note(metrics),
@@ -88,27 +83,11 @@ def run_report(run_path: str | os.PathLike) -> str:
         "<h2>Worst test errors</h2>",
         _worst_texts(metrics) if text else _gallery(run),
         "<h2>Data</h2>",
-        _data_section(data, bad_files, text),
+        _data_section(run.read(layout.DATA), run.read(layout.BAD_FILES), text),
         "<h2>Lineage</h2>",
-        _lineage_section(run.path, config, metrics, data),
+        _lineage_section(run.path, run.read(layout.CONFIG), metrics, run.read(layout.DATA)),
     ]
     return _page(f"shoulders run {run.name}", sections)
-
-
-def _items(text: bool) -> str:
-    return "texts" if text else "images"
-
-
-def input_size(metrics: dict) -> str:
-    """What the model takes in, in words: "224 px" for images, "max 128 tokens" for texts."""
-    if metrics.get("task") == "text":
-        return f'max {metrics["max_length"]} tokens'
-    return f'{metrics["image_size"]} px'
-
-
-def _trainable(metrics: dict) -> str:
-    phase1, phase2 = metrics["trainable_params_phase1"], metrics["trainable_params_phase2"]
-    return f"{phase1:,} then {phase2:,}" if phase2 else f"{phase1:,}"
 
 
 def _curves_note(metrics: dict) -> str:
@@ -147,23 +126,21 @@ def _shorten(text: str) -> str:
     return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT].rstrip() + " …"
 
 
-def _gallery(run) -> str:
-    """The misclassified test images as thumbnails, most confident first (image runs only: it re-reads the images)."""
-    from shoulders.training.recipe import load_data
-
+def _gallery(run: Run) -> str:
+    """The misclassified test images as thumbnails, most confident first (from the run folder's errors.npz)."""
     errors = worst_errors(run.metrics)
     if not errors:
         return '<p class="note">No test image was misclassified.</p>'
     try:
-        data = load_data(run.config, run.image_size, progress=False)
-    except Exception as error:  # the data moved or changed: the numbers still stand, only the thumbnails are missing
+        stored = run.arrays(layout.ERROR_THUMBNAILS)
+    except ReferenceMissingError as error:  # an older run folder: the numbers still stand, only the thumbnails are missing
         rows = [[p["file"], p["true"], p["predicted"], f'{p["confidence"]:.3f}'] for p in errors[:GALLERY_SIZE]]
         return f'<p class="note">Images unavailable ({_e(error)}).</p>' + _table(["file", "true", "predicted", "confidence"], rows, 9)
-    row_of = {name: row for row, name in enumerate(data.names)}
+    thumbnail_of = dict(zip(stored["names"].tolist(), stored["images"]))
     cards = []
     for prediction in errors[:GALLERY_SIZE]:
-        row = row_of.get(prediction["file"])
-        picture = _img(figures.image_png(data.images[row]), prediction["file"]) if row is not None else "(image missing)"
+        pixels = thumbnail_of.get(prediction["file"])
+        picture = _img(figures.image_png(pixels), prediction["file"]) if pixels is not None else "(image missing)"
         cards.append(
             f'<div class="card">{picture}<div><code>{_e(prediction["file"])}</code></div>'
             f'<div>true: <b>{_e(prediction["true"])}</b></div><div class="bad">predicted: <b>{_e(prediction["predicted"])}</b></div>'
@@ -228,8 +205,6 @@ def _weights_origin(config: dict) -> str | None:
 
 def compare_report(folder: str | os.PathLike) -> str:
     """The comparison's page: the table (mean +- sd over seeds), the bars, the data-efficiency curve, the runs."""
-    from shoulders.evaluation.compare import load_comparison
-
     result = load_comparison(folder)
     table = result.get("table", [])
     sections = [
@@ -237,20 +212,16 @@ def compare_report(folder: str | os.PathLike) -> str:
         f'{_e(result["seeds"])}; every strategy trained on the same split per seed and scored on the same test set. '
         f'Status: {_e(result["status"])}.</p>',
         "<h2>Strategies</h2>",
-        _table(["strategy", "test accuracy", "seeds", "train time (mean)", "trainable params", "total params"], [format_row(row) for row in table]),
+        _table(list(COMPARISON_COLUMNS), [format_row(row) for row in table]),
     ]
     if table:
         sections.append(_img(figures.comparison_bars(table), "test accuracy by strategy"))
     sections.append(f'<p class="note">{_e(result.get("note", ""))}</p>')
-    curve = result.get("curve", [])
-    if any(row["size"] != "all" for row in curve):
+    if efficiency := efficiency_rows(result):
         sections += [
             "<h2>Data efficiency</h2>",
-            _table(
-                ["strategy", f"{items_name(result)} per class", "test accuracy", "seeds"],
-                [[r["strategy"], f'{r["train_images_per_class"]:g}', accuracy_text(r), r["seeds"]] for r in curve],
-            ),
-            _img(figures.efficiency_curve(curve, items_name(result)), "data efficiency curve"),
+            _table(efficiency_columns(result), efficiency),
+            _img(figures.efficiency_curve(result["curve"], items_name(result.get("task"))), "data efficiency curve"),
         ]
     runs = [
         [Path(r["path"]).name, r["strategy"], r["seed"], r["size"], f'{r["test_accuracy"]:.4f}', f'{r["train_seconds"]:.1f} s']
@@ -258,24 +229,6 @@ def compare_report(folder: str | os.PathLike) -> str:
     ]
     sections += ["<h2>Runs</h2>", _table(["run (its own report.html inside)", "strategy", "seed", "size", "test accuracy", "train time"], runs, 2)]
     return _page(f"shoulders comparison {result['name']}", sections)
-
-
-def items_name(result: dict) -> str:
-    """What a comparison trained on: "texts" or "images" (older comparison.json files are images)."""
-    return _items(result.get("task") == "text")
-
-
-def accuracy_text(row: dict) -> str:
-    sd = row.get("test_accuracy_sd")
-    return f'{row["test_accuracy_mean"]:.4f}' + (f" ± {sd:.4f}" if sd is not None else "")
-
-
-def format_row(row: dict) -> list[str]:
-    """One strategy's row, as printed by the CLI and the report."""
-    return [
-        row["strategy"], accuracy_text(row), str(row["seeds"]), f'{row["train_seconds_mean"]:.1f} s',
-        f'{row["trainable_params"]:,}', f'{row["total_params"]:,}',
-    ]
 
 
 def write_run_report(run_path: str | os.PathLike) -> Path:

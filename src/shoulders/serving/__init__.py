@@ -1,8 +1,12 @@
 """Serve a run over HTTP: micro-batched, limited, TF Serving-compatible; see `create_app`."""
 
 from shoulders.serving.app import ServeSettings, create_app
-from shoulders.serving.batching import MicroBatcher, QueueFullError
-from shoulders.serving.inputs import Limits, RequestError
-from shoulders.serving.predictors import SERVE_FORMATS, ExportMissingError, load_predictor
+from shoulders.serving.batching import MicroBatcher
+from shoulders.serving.errors import ExportMissingError, QueueFullError, RequestError, ServeConfigError
+from shoulders.serving.inputs import Limits
+from shoulders.serving.predictors import SERVE_FORMATS, load_predictor
 
-__all__ = ["SERVE_FORMATS", "ExportMissingError", "Limits", "MicroBatcher", "QueueFullError", "RequestError", "ServeSettings", "create_app", "load_predictor"]
+__all__ = [
+    "SERVE_FORMATS", "ExportMissingError", "Limits", "MicroBatcher", "QueueFullError", "RequestError", "ServeConfigError",
+    "ServeSettings", "create_app", "load_predictor",
+]

@@ -22,9 +22,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shoulders.run import Run
-from shoulders.serving.batching import MicroBatcher, QueueFullError
-from shoulders.serving.inputs import Limits, RequestError, decode_image, decode_instances, read_body, upload_bytes
+from shoulders.runs.reader import Run
+from shoulders.serving.batching import MicroBatcher
+from shoulders.serving.errors import QueueFullError, RequestError
+from shoulders.serving.inputs import Limits, decode_image, decode_instances, read_body, upload_bytes
 from shoulders.serving.page import page_html
 from shoulders.serving.predictors import Predict, load_predictor
 from shoulders.serving.texts import instance_texts, request_texts
@@ -50,93 +51,106 @@ class ServeSettings:
 def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predict | None = None) -> FastAPI:
     """The app for ``run``; ``predictor`` replaces the model (tests use a slow one to fill the queue)."""
     settings = settings or ServeSettings()
-    predict = predictor or load_predictor(run, settings.format, settings.quantize)
-    batcher = MicroBatcher(predict, settings.max_batch, settings.max_wait_ms, settings.max_queue)
-    names = {run.name, "default"}
+    served = ServedRun(run, settings, predictor or load_predictor(run, settings.format, settings.quantize))
+    app = FastAPI(title=f"shoulders: {run.name}", lifespan=served.lifespan, docs_url=None, redoc_url=None)
+    app.add_exception_handler(RequestError, _request_error)
+    guarded = [Depends(served.check_key)]
+    app.add_api_route("/predict", served.predict_route, methods=["POST"], dependencies=guarded)
+    app.add_api_route("/v1/models/{name}:predict", served.tf_serving_predict, methods=["POST"], dependencies=guarded)
+    app.add_api_route("/v1/models/{name}", served.tf_serving_status, methods=["GET"])
+    app.add_api_route("/healthz", served.healthz, methods=["GET"])
+    app.add_api_route("/metadata", served.metadata, methods=["GET"])
+    app.add_api_route("/", served.page, methods=["GET"], response_class=HTMLResponse)
+    return app
+
+
+class ServedRun:
+    """One served run: its settings and micro-batched model, with one method per route (`create_app` wires them)."""
+
+    def __init__(self, run: Run, settings: ServeSettings, predict: Predict) -> None:
+        self.run, self.settings = run, settings
+        self.batcher = MicroBatcher(predict, settings.max_batch, settings.max_wait_ms, settings.max_queue)
+        self.names = {run.name, "default"}
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await batcher.start()
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """The batcher's worker runs while the app does."""
+        await self.batcher.start()
         yield
-        await batcher.stop()
+        await self.batcher.stop()
 
-    app = FastAPI(title=f"shoulders: {run.name}", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    @app.exception_handler(RequestError)
-    async def request_error(_: Request, error: RequestError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status)
-
-    def check_key(request: Request) -> None:
-        if settings.api_key is None:
+    def check_key(self, request: Request) -> None:
+        """401 unless the request carries the API key (when one is set), in X-API-Key or as a Bearer token."""
+        if self.settings.api_key is None:
             return
         given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
+        if not secrets.compare_digest(given.encode(), self.settings.api_key.encode()):
             raise RequestError(401, "missing or wrong API key: send it in the X-API-Key header (or Authorization: Bearer KEY).")
 
-    def check_name(name: str) -> None:
-        if name not in names:
-            raise RequestError(404, f"no model named {name!r}; this server serves {run.name!r} (also answers to 'default').")
+    def check_name(self, name: str) -> None:
+        """404 unless ``name`` is this run's (TF Serving clients also say ``default``)."""
+        if name not in self.names:
+            raise RequestError(404, f"no model named {name!r}; this server serves {self.run.name!r} (also answers to 'default').")
 
-    async def classify(inputs: np.ndarray) -> tuple[np.ndarray, dict]:
+    async def classify(self, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Probabilities for ``inputs`` through the batcher, and how long it took (503 when full, 504 when late)."""
         started = time.perf_counter()
         try:
-            result = await _with_timeout(batcher.submit(inputs), settings.timeout_s)
+            result = await _with_timeout(self.batcher.submit(inputs), self.settings.timeout_s)
         except QueueFullError as error:
             raise RequestError(503, str(error)) from None
         timing = {"latency_ms": round((time.perf_counter() - started) * 1000, 2), "model_ms": round(result.model_ms, 2), "batch_size": result.batch_size}
         return result.probabilities, timing
 
-    async def request_inputs(request: Request) -> tuple[np.ndarray, bool]:
+    async def request_inputs(self, request: Request) -> tuple[np.ndarray, bool]:
         """The batch a ``/predict`` body holds, and whether it is one input (one answer) or a list."""
-        if run.task == "text":
-            return await request_texts(request, settings.limits)
-        data = await upload_bytes(request, settings.limits)
-        pixels = await run_in_threadpool(decode_image, data, run.image_size, run.crop_fraction, settings.limits)
+        limits = self.settings.limits
+        if self.run.task == "text":
+            return await request_texts(request, limits)
+        data = await upload_bytes(request, limits)
+        pixels = await run_in_threadpool(decode_image, data, self.run.image_size, self.run.crop_fraction, limits)
         return pixels[None], True
 
-    @app.post("/predict", dependencies=[Depends(check_key)])
-    async def predict_route(request: Request, top_k: int | None = None) -> dict:
+    async def predict_route(self, request: Request, top_k: int | None = None) -> dict:
+        """``POST /predict``: the top ``top_k`` labels with probabilities, per input, and the timings."""
         started = time.perf_counter()
-        inputs, single = await request_inputs(request)
-        probabilities, timing = await classify(inputs)
-        k = max(1, min(top_k or settings.top_k, len(run.classes)))
-        tops = [_top(row, run.classes, k) for row in probabilities]
+        inputs, single = await self.request_inputs(request)
+        probabilities, timing = await self.classify(inputs)
+        k = max(1, min(top_k or self.settings.top_k, len(self.run.classes)))
+        tops = [_top(row, self.run.classes, k) for row in probabilities]
         answers = {"predictions": tops[0]} if single else {"results": [{"predictions": top} for top in tops]}
-        return {"model": run.name, **answers, **timing, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+        return {"model": self.run.name, **answers, **timing, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
-    @app.post("/v1/models/{name}:predict", dependencies=[Depends(check_key)])
-    async def tf_serving_predict(name: str, request: Request) -> dict:
-        check_name(name)
-        body = await read_body(request, settings.limits)
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(400, f"body is not valid JSON ({error}); send {{\"instances\": [...]}}.") from None
-        if run.task == "text":
-            inputs = instance_texts(payload, settings.limits)
+    async def tf_serving_predict(self, name: str, request: Request) -> dict:
+        """``POST /v1/models/{name}:predict``: TF Serving's row format in, its predictions out."""
+        self.check_name(name)
+        payload = _json_payload(await read_body(request, self.settings.limits))
+        if self.run.task == "text":
+            inputs = instance_texts(payload, self.settings.limits)
         else:
-            inputs = await run_in_threadpool(decode_instances, payload, run.image_size, run.crop_fraction, settings.limits)
-        probabilities, _ = await classify(inputs)
+            inputs = await run_in_threadpool(decode_instances, payload, self.run.image_size, self.run.crop_fraction, self.settings.limits)
+        probabilities, _ = await self.classify(inputs)
         classes = probabilities.argmax(axis=1)
         return {
             "predictions": [
-                {"probabilities": [float(p) for p in row], "classes": int(index), "labels": run.classes[index]}
+                {"probabilities": [float(p) for p in row], "classes": int(index), "labels": self.run.classes[index]}
                 for row, index in zip(probabilities, classes)
             ]
         }
 
-    @app.get("/v1/models/{name}")
-    async def tf_serving_status(name: str) -> dict:
-        check_name(name)
+    async def tf_serving_status(self, name: str) -> dict:
+        """``GET /v1/models/{name}``: TF Serving's model status (always available once the app is up)."""
+        self.check_name(name)
         return {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
 
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok", "model": run.name, "task": run.task}
+    async def healthz(self) -> dict:
+        """``GET /healthz``: up, with the run and its task (a load balancer's probe; never guarded by the key)."""
+        return {"status": "ok", "model": self.run.name, "task": self.run.task}
 
-    @app.get("/metadata")
-    async def metadata() -> dict:
-        metrics = run.metrics
+    async def metadata(self) -> dict:
+        """``GET /metadata``: what the run is, what it takes, its headline metrics and the serving settings
+        (whether a key is set, never the key)."""
+        run, settings = self.run, self.settings
         summary_keys = ("test_accuracy", "test_macro_f1", "val_accuracy", "strategy", "epochs_phase1", "epochs_phase2")
         return {
             "run_id": run.name,
@@ -144,15 +158,25 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
             "classes": run.classes,
             "backbone": run.config.backbone,
             **_input_contract(run),
-            "metrics": {key: metrics.get(key) for key in summary_keys},
+            "metrics": {key: run.metrics.get(key) for key in summary_keys},
             "serving": {**asdict(settings), "api_key": settings.api_key is not None},
         }
 
-    @app.get("/", response_class=HTMLResponse)
-    async def page() -> str:
-        return page_html(run.name, needs_key=settings.api_key is not None, task=run.task)
+    async def page(self) -> str:
+        """``GET /``: the self-contained page to try the model (it asks for the key when one is set)."""
+        return page_html(self.run.name, needs_key=self.settings.api_key is not None, task=self.run.task)
 
-    return app
+
+async def _request_error(_: Request, error: RequestError) -> JSONResponse:
+    """Every client error as ``{"error": message}`` with its status: the message says what to send instead."""
+    return JSONResponse({"error": error.message}, status_code=error.status)
+
+
+def _json_payload(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"body is not valid JSON ({error}); send {{\"instances\": [...]}}.") from None
 
 
 def _top(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict]:
@@ -167,7 +191,6 @@ def _input_contract(run: Run) -> dict:
 
 
 async def _with_timeout(awaitable: Awaitable[T], seconds: float) -> T:
-
     try:
         return await asyncio.wait_for(awaitable, seconds)
     except TimeoutError:

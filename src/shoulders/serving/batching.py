@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shoulders.serving.errors import QueueFullError, ServeConfigError
+
 POLL_SECONDS = 0.0005
-
-
-class QueueFullError(RuntimeError):
-    """The request queue is full: the client should retry later (HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,9 @@ class MicroBatcher:
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_ms: float = 5.0, max_queue: int = 256) -> None:
         for name, value in (("max_batch", max_batch), ("max_queue", max_queue)):
             if value < 1:
-                raise ValueError(f"{name} must be at least 1. Received: {value}")
+                raise ServeConfigError(f"{name} must be at least 1 (--{name.replace('_', '-')}). Received: {value}")
         if max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be 0 or more. Received: {max_wait_ms}")
+            raise ServeConfigError(f"max_wait_ms must be 0 or more (--max-wait-ms). Received: {max_wait_ms}")
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.max_queue = max_queue
         self._queue: asyncio.Queue | None = None

@@ -17,20 +17,15 @@ from PIL import Image
 from starlette.requests import Request
 
 from shoulders.data.images import ImageDecodeError, load_image
+from shoulders.serving.errors import RequestError, ServeConfigError
 
 IMAGE_TAKES = "send an image as the raw body or as a multipart field named 'file'"
 
 
-class RequestError(Exception):
-    """A client error: ``status`` and a message that says what to send instead."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 @dataclass(frozen=True)
 class Limits:
+    """What one request may hold; past any of these the client gets a 413 that names the limit."""
+
     max_body_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000  # a 40-megapixel photo; a decoded RGB image of that size is 120 MB
     max_instances: int = 64
@@ -40,7 +35,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if value < 1:
-                raise ValueError(f"Limits.{name} must be at least 1. Received: {value}")
+                raise ServeConfigError(f"Limits.{name} must be at least 1. Received: {value}")
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 
+from shoulders.serving.errors import ServeConfigError
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>shoulders: __NAME__</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -96,7 +98,7 @@ _INPUTS = {"image": (_IMAGE_INPUT, _IMAGE_LISTENERS), "text": (_TEXT_INPUT, _TEX
 def page_html(model_name: str, needs_key: bool = False, task: str = "image") -> str:
     """The page for a run of ``task`` ("image": a file picker; "text": a text box)."""
     if task not in _INPUTS:
-        raise ValueError(f"task must be one of {', '.join(_INPUTS)}. Received: {task!r}")
+        raise ServeConfigError(f"task (the run's config.json) must be one of {', '.join(_INPUTS)}. Received: {task!r}")
     field, listeners = _INPUTS[task]
     page = _PAGE.replace("__INPUT__", field).replace("__LISTENERS__", listeners)
     return page.replace("__KEY__", _KEY_FIELD if needs_key else "").replace("__NAME__", html.escape(model_name))

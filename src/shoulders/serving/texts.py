@@ -13,7 +13,8 @@ import json
 import numpy as np
 from starlette.requests import Request
 
-from shoulders.serving.inputs import Limits, RequestError, read_body
+from shoulders.serving.errors import RequestError
+from shoulders.serving.inputs import Limits, read_body
 
 TAKES = 'this run classifies texts: send JSON {"text": "..."} or {"texts": ["...", ...]}'
 FILE_TYPES = ("multipart/", "image/", "application/octet-stream")

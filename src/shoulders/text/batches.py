@@ -11,7 +11,7 @@ import math
 import keras
 import numpy as np
 
-from shoulders.text.tokenizer import LENGTH_STEP, TextTokenizer
+from shoulders.backbones.tokenizer import LENGTH_STEP, TextTokenizer
 
 
 class LengthBatches(keras.utils.PyDataset):

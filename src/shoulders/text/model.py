@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import keras
 
-from shoulders.text.layers import MaskedMeanPooling
-from shoulders.text.tokenizer import INPUT_NAMES
+from shoulders.backbones.pooling import MaskedMeanPooling
+from shoulders.backbones.tokenizer import INPUT_NAMES
+from shoulders.training.model import check_class_count
 
 
 def token_inputs() -> dict[str, keras.KerasTensor]:
@@ -26,8 +27,7 @@ def build_text_classifier(
     exactly what was evaluated. ``inference_mode=False`` is for the from-scratch baseline, which
     needs its dropout.
     """
-    if num_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes. Received: {num_classes}")
+    check_class_count(num_classes)
     inputs = token_inputs()
     encoder.trainable = False
     sequence = encoder(inputs, training=False) if inference_mode else encoder(inputs)

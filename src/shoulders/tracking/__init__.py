@@ -4,6 +4,7 @@ from shoulders.tracking.lineage import (
     PENDING_FILE,
     TRACKED_FILE,
     TrackingError,
+    UnfinishedRunError,
     default_tracking_uri,
     lineage_params,
     log_run,
@@ -11,12 +12,14 @@ from shoulders.tracking.lineage import (
     pending_runs,
     sync_pending,
 )
-from shoulders.tracking.store import get_run, list_runs
+from shoulders.tracking.store import UnknownRunIdError, get_run, list_runs
 
 __all__ = [
     "PENDING_FILE",
     "TRACKED_FILE",
     "TrackingError",
+    "UnfinishedRunError",
+    "UnknownRunIdError",
     "default_tracking_uri",
     "get_run",
     "lineage_params",

@@ -19,36 +19,44 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Atomic, like shoulders.io's (which imports Keras: `shoulders runs` should not wait for TensorFlow)."""
-    partial = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(partial, path)
-
+from shoulders.errors import ShouldersError
+from shoulders.io import read_json, write_json
+from shoulders.runs import layout
 
 EXPERIMENT = "shoulders"
-PENDING_FILE = "tracking_pending.json"
-TRACKED_FILE = "tracking.json"
+PENDING_FILE = layout.TRACKING_PENDING
+TRACKED_FILE = layout.TRACKING
 STORE_FILE = "mlflow.db"
 MARKERS = (PENDING_FILE, TRACKED_FILE)
 PARAM_LIMIT = 6000  # MLflow's longest param value
+SQLITE = "sqlite:///"
 # An unreachable server must fail in seconds, not after minutes of retries with backoff.
 QUICK_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "GIT_PYTHON_REFRESH": "quiet"}
 
 
-class TrackingError(RuntimeError):
+class TrackingError(ShouldersError, RuntimeError):
     """The tracking store could not be written; the run folder is intact and can be synced later."""
+
+
+class UnfinishedRunError(ShouldersError, FileNotFoundError):
+    """Only a finished run folder (one with metrics.json) can be logged."""
+
+
+def quick_mlflow() -> None:
+    """Make MLflow fail fast on an unreachable store (a user's own settings win); call before using it."""
+    for key, value in QUICK_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for any other store)."""
+    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
 
 
 def store_root(run_path: str | os.PathLike) -> Path:
     """Where the default store lives: the run's parent, or the compare folder's parent for a compared run."""
     parent = Path(run_path).resolve().parent
-    return parent.parent if (parent / "comparison.json").exists() else parent
+    return parent.parent if (parent / layout.COMPARISON).exists() else parent
 
 
 def default_tracking_uri(run_path: str | os.PathLike | None = None, root: str | os.PathLike = "runs") -> str:
@@ -56,12 +64,13 @@ def default_tracking_uri(run_path: str | os.PathLike | None = None, root: str | 
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     folder = store_root(run_path) if run_path is not None else Path(root).resolve()
-    return f"sqlite:///{folder / STORE_FILE}"
+    return f"{SQLITE}{folder / STORE_FILE}"
 
 
 def compare_group(run_path: str | os.PathLike) -> str | None:
+    """The compare folder's name for a run trained by `shoulders compare`, else None."""
     parent = Path(run_path).resolve().parent
-    return parent.name if (parent / "comparison.json").exists() else None
+    return parent.name if (parent / layout.COMPARISON).exists() else None
 
 
 def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
@@ -71,7 +80,7 @@ def lineage_params(run_path: str | os.PathLike) -> dict[str, str]:
     for images; max_length, the columns and the split files for texts.
     """
     path = Path(run_path)
-    config, metrics, data = (read_json(path / name) for name in ("config.json", "metrics.json", "data.json"))
+    config, metrics, data = (read_json(path / name) for name in (layout.CONFIG, layout.METRICS, layout.DATA))
     unfrozen = metrics.get("unfrozen_blocks") or []
     task = config.get("task", "image")
     params: dict[str, Any] = {
@@ -150,11 +159,10 @@ def log_run(run_path: str | os.PathLike, tracking_uri: str | None = None, experi
 
     Raises `TrackingError` (with what to do) when the store cannot be reached or written.
     """
-    for key, value in QUICK_ENV.items():
-        os.environ.setdefault(key, value)
+    quick_mlflow()
     path = Path(run_path)
-    if not (path / "metrics.json").exists():
-        raise FileNotFoundError(f"{path} is not a finished run (no metrics.json): only finished runs are logged.")
+    if not (path / layout.METRICS).exists():
+        raise UnfinishedRunError(f"{path} is not a finished run (no {layout.METRICS}): only finished runs are logged.")
     uri = tracking_uri or default_tracking_uri(path)
     started = time.perf_counter()
     try:
@@ -168,46 +176,23 @@ def log_run(run_path: str | os.PathLike, tracking_uri: str | None = None, experi
 
 
 def _log(path: Path, uri: str, experiment: str) -> str:
+    """One MLflow run for the folder: tags, params, per-epoch and final metrics, the files as artifacts."""
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
 
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is not None:
-        experiment_id = found.experiment_id
-    else:
-        artifacts = None
-        if uri.startswith("sqlite:///"):  # beside the database, not in whatever folder we happen to run from
-            artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
-        experiment_id = client.create_experiment(experiment, artifact_location=artifacts)
-    metrics_file = read_json(path / "metrics.json")
-    tags = {
-        "shoulders.task": metrics_file.get("task", "image"),
-        "shoulders.strategy": metrics_file["strategy"],
-        "shoulders.backbone": metrics_file["backbone"],
-        "shoulders.run_folder": str(path.resolve()),
-        "shoulders.data_fingerprint": metrics_file.get("data_fingerprint", ""),
-    }
-    group = compare_group(path)
-    if group:
-        tags["shoulders.compare_group"] = group
-    run = client.create_run(experiment_id, tags=tags, run_name=path.name)
-    run_id = run.info.run_id
-    stamp = int(time.time() * 1000)
+    metrics = read_json(path / layout.METRICS)
+    experiment_id = _experiment_id(client, database, experiment)
+    run_id = client.create_run(experiment_id, tags=_tags(path, metrics), run_name=path.name).info.run_id
     params = [Param(key, value) for key, value in lineage_params(path).items()]
-    metrics = [
-        Metric(_metric_name(key), float(value), stamp, int(entry["epoch"]))
-        for entry in read_json(path / "history.json")
-        for key, value in entry.items()
-        if key not in ("phase", "epoch") and isinstance(value, (int, float))
-    ]
-    metrics += [Metric(_metric_name(key), float(value), stamp, 0) for key, value in _final_metrics(metrics_file).items()]
+    logged = _metrics(read_json(path / layout.HISTORY), metrics)
     for start in range(0, len(params), 100):
         client.log_batch(run_id, params=params[start : start + 100])
-    for start in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    for start in range(0, len(logged), 1000):
+        client.log_batch(run_id, metrics=logged[start : start + 1000])
     for item in sorted(path.iterdir()):
         if item.name in MARKERS:
             continue
@@ -217,6 +202,44 @@ def _log(path: Path, uri: str, experiment: str) -> str:
             client.log_artifact(run_id, str(item))
     client.set_terminated(run_id)
     return run_id
+
+
+def _experiment_id(client, database: Path | None, experiment: str) -> str:
+    """The experiment's id, created on first use; a SQLite store (``database``) keeps its artifacts beside
+    the database, not in whatever folder we happen to run from."""
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    artifacts = (database.parent / "mlartifacts").resolve().as_uri() if database is not None else None
+    return client.create_experiment(experiment, artifact_location=artifacts)
+
+
+def _tags(path: Path, metrics: dict) -> dict[str, str]:
+    tags = {
+        "shoulders.task": metrics.get("task", "image"),
+        "shoulders.strategy": metrics["strategy"],
+        "shoulders.backbone": metrics["backbone"],
+        "shoulders.run_folder": str(path.resolve()),
+        "shoulders.data_fingerprint": metrics.get("data_fingerprint", ""),
+    }
+    group = compare_group(path)
+    if group:
+        tags["shoulders.compare_group"] = group
+    return tags
+
+
+def _metrics(history: list[dict], metrics: dict) -> list:
+    """Every numeric value of every epoch (step = epoch, both phases), then the final figures at step 0."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    logged = [
+        Metric(_metric_name(key), float(value), stamp, int(entry["epoch"]))
+        for entry in history
+        for key, value in entry.items()
+        if key not in ("phase", "epoch") and isinstance(value, (int, float))
+    ]
+    return logged + [Metric(_metric_name(key), float(value), stamp, 0) for key, value in _final_metrics(metrics).items()]
 
 
 def _final_metrics(metrics: dict) -> dict[str, float]:

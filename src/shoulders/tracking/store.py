@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from shoulders.tracking.lineage import EXPERIMENT, QUICK_ENV
+from shoulders.errors import ShouldersError
+from shoulders.tracking.lineage import EXPERIMENT, quick_mlflow
+
+
+class UnknownRunIdError(ShouldersError, LookupError):
+    """No run with that id in the tracking store; `shoulders runs` lists the ids it has."""
 
 
 def _client(tracking_uri: str):
-    for key, value in QUICK_ENV.items():
-        os.environ.setdefault(key, value)
+    quick_mlflow()
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
@@ -50,7 +53,7 @@ def get_run(tracking_uri: str, run_id: str) -> dict[str, Any]:
     try:
         run = client.get_run(run_id)
     except MlflowException as error:
-        raise LookupError(f"no run {run_id!r} in {tracking_uri}: list the ids with `shoulders runs`.") from error
+        raise UnknownRunIdError(f"no run {run_id!r} in {tracking_uri}: list the ids with `shoulders runs`.") from error
     return {
         **_row(run),
         "status": run.info.status,

@@ -7,6 +7,8 @@ import math
 import keras
 import numpy as np
 
+from shoulders.training.metrics import softmax
+
 
 class ArrayBatches(keras.utils.PyDataset):
     """Shuffled (optionally) batches of ``(x[rows], y[rows])``, reading only one batch at a time.
@@ -35,3 +37,11 @@ class ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self._rng.shuffle(self._order)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of uint8 ``images`` (an array or memmap), one batch in memory at a time."""
+    if len(images) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    logits = model.predict(ArrayBatches(images, np.zeros(len(images)), batch_size), verbose=0)
+    return softmax(np.asarray(logits))

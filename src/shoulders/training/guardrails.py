@@ -6,10 +6,12 @@ import weakref
 
 import keras
 
+from shoulders.errors import ShouldersError
+
 _COMPILED_WITH: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class GuardrailError(RuntimeError):
+class GuardrailError(ShouldersError, RuntimeError):
     """The model is about to be trained in a way that silently ruins transfer learning."""
 
 

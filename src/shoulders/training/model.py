@@ -1,69 +1,33 @@
-"""The transfer-learning model: raw pixels -> augmentation -> preprocessing -> backbone -> head.
+"""What every task's classifier shares: its layer names, its nested backbone, its head.
 
 Layer names are part of the contract (`doctor`, phase control and exports find layers by them):
 ``augmentation``, ``<backbone>_preprocessing``, the backbone body, ``pool``, ``head_dropout``, ``logits``.
+Task recipes build the classifier (`shoulders.image.model`, `shoulders.text.model`) from these names.
 """
 
 from __future__ import annotations
 
 import keras
 
-from shoulders.backbones import BackboneSpec, body, get, image_shape, preprocessing_layer
-from shoulders.backbones.models import raw_pixel_input
-from shoulders.config import Augmentation
+from shoulders.backbones import BackboneSpec
+from shoulders.errors import ShouldersError
 
 HEAD_LAYERS = ("head_dropout", "logits")
 POOL_LAYER = "pool"
 AUGMENTATION_LAYER = "augmentation"
 
 
-def augmentation_block(augmentation: Augmentation, seed: int) -> keras.Sequential:
-    """Random flip/rotation/zoom; active only when the model is called with ``training=True``."""
-    layers: list[keras.layers.Layer] = []
-    if augmentation.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if augmentation.rotation > 0:
-        layers.append(keras.layers.RandomRotation(augmentation.rotation, fill_mode="reflect", seed=seed))
-    if augmentation.zoom > 0:
-        layers.append(keras.layers.RandomZoom(augmentation.zoom, fill_mode="reflect", seed=seed))
-    return keras.Sequential(layers, name=AUGMENTATION_LAYER)
+class NotAShouldersModelError(ShouldersError, ValueError):
+    """A model without the layout shoulders builds (a nested backbone, a ``logits`` head)."""
 
 
-def build_classifier(
-    backbone: str,
-    num_classes: int,
-    *,
-    image_size: int | None = None,
-    weights: str | None = "imagenet",
-    augmentation: Augmentation | None = None,
-    dropout: float = 0.2,
-    seed: int = 0,
-    frozen_statistics: bool = True,
-    backbone_body: keras.Model | None = None,
-) -> keras.Model:
-    """The recipe's model, backbone frozen. Returns logits; train with a ``from_logits=True`` loss.
+class ClassCountError(ShouldersError, ValueError):
+    """A classifier needs at least two classes."""
 
-    The backbone is called with ``training=False`` always, so its BatchNorm layers use their
-    ImageNet statistics in both phases (the BatchNorm trap of the Keras fine-tuning guide).
-    ``frozen_statistics=False`` is only for the from-scratch baseline, whose random BatchNorm
-    has no statistics worth keeping and must learn them. ``backbone_body``: an already built
-    ``backbones.body(backbone, image_size, weights)`` (built while the data decodes).
-    """
+
+def check_class_count(num_classes: int) -> None:
     if num_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes. Received: {num_classes}")
-    spec = get(backbone)
-    inputs = raw_pixel_input(image_shape(spec, image_size))
-    x = inputs
-    if augmentation is not None and augmentation.enabled:
-        x = augmentation_block(augmentation, seed)(x)
-    x = preprocessing_layer(spec)(x)
-    backbone_model = backbone_body if backbone_body is not None else body(backbone, image_size, weights)
-    backbone_model.trainable = False
-    x = backbone_model(x, training=False) if frozen_statistics else backbone_model(x)
-    x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
-    x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"{backbone}_classifier")
+        raise ClassCountError(f"a classifier needs at least 2 classes. Received: {num_classes}")
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
@@ -71,7 +35,9 @@ def backbone_of(model: keras.Model) -> keras.Model:
     for layer in model.layers:
         if isinstance(layer, keras.Model) and layer.name != AUGMENTATION_LAYER:
             return layer
-    raise ValueError(f"model {model.name} contains no nested backbone model")
+    raise NotAShouldersModelError(
+        f"model {model.name} contains no nested backbone model: give a model built by shoulders (a run's model.keras)"
+    )
 
 
 def feature_model(model: keras.Model) -> keras.Model:

@@ -7,6 +7,7 @@ import math
 import keras
 
 from shoulders.backbones import BackboneSpec, block_groups
+from shoulders.config import DEFAULT_UNFREEZE_FRACTION
 from shoulders.training.guardrails import batchnorm_layers, record_compile
 from shoulders.training.model import backbone_of
 from shoulders.training.optimizers import LayerwiseAdam
@@ -18,7 +19,7 @@ def freeze_backbone(model: keras.Model) -> None:
 
 def default_unfreeze_blocks(num_blocks: int) -> int:
     """The top ~30% of blocks: enough to adapt high-level features, few enough to keep general ones."""
-    return max(1, round(0.3 * num_blocks))
+    return max(1, round(DEFAULT_UNFREEZE_FRACTION * num_blocks))
 
 
 def unfreeze_top(model: keras.Model, spec: BackboneSpec, blocks: int | None) -> tuple[list[str], dict[str, float]]:

@@ -61,7 +61,7 @@ def test_second_run_reuses_decoded_images_and_features(colour_folder, cache_dir,
     features = list((cache_dir / "features").glob("*.npy"))
     assert len(features) == 1  # train, val and test in one pass
     stamps = {path: path.stat().st_mtime_ns for path in features}
-    from shoulders.training.recipe import load_data
+    from shoulders.image.inputs import load_data
 
     again = load_data(shoulders.load_run(tmp_path / "a").config, 32, progress=False)
     assert again.decoded_now == 0

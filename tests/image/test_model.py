@@ -7,7 +7,8 @@ import pytest
 from shoulders.config import Augmentation
 from shoulders.training.doctor import model_findings
 from shoulders.training.features import extract_features
-from shoulders.training.model import build_classifier, feature_model, head_model
+from shoulders.image.model import build_classifier
+from shoulders.training.model import feature_model, head_model
 from shoulders.training.optimizers import LayerwiseAdam
 
 SIZE = 32

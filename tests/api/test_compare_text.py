@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from shoulders.cli import compare_commands
 from shoulders.config import RunConfig
-from shoulders.evaluation.compare import CompareError, compare
+from shoulders.api.compare import CompareError, compare
 
 
 @pytest.mark.slow  # three MiniLM runs (~45 s on an idle 2-core CPU): scratch and phase 2 trace the whole encoder
@@ -47,7 +47,7 @@ def test_compare_cli_trains_every_strategy_on_texts(tmp_path, cache_dir, monkeyp
 
 def test_text_sizes_keep_the_test_set(tmp_path):
     """A text curve's size n is max_train = n x classes: the test rows must be those of the full run."""
-    from shoulders.text.recipe import load_data
+    from shoulders.text.inputs import load_data
 
     table = make_review_table(tmp_path / "reviews.tsv", per_class=20)
     full = load_data(RunConfig(data=str(table), task="text")).split_files()

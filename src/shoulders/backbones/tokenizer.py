@@ -1,7 +1,9 @@
-"""WordPiece tokenization with the `tokenizers` library: the same ids on every Keras backend.
+"""A text encoder's own WordPiece tokenizer, with the `tokenizers` library: the same ids on every Keras backend.
 
 keras-hub's own BERT tokenizer runs on tensorflow-text, which exists only beside TensorFlow; the
 Rust `tokenizers` library reads the encoder's own tokenizer.json (or vocab.txt) and has no backend.
+It sits beside the encoders (`shoulders.backbones.bert`) because what a text model was trained on is
+its tokens: the text recipe, export and serving all tokenize with it. Needs the text extra.
 """
 
 from __future__ import annotations

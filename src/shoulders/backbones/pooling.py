@@ -1,4 +1,6 @@
-"""Serializable layers of the text classifier (no Lambda: models load with ``safe_mode=True``)."""
+"""The pooling of token vectors that BERT-style encoders are trained with (sentence-transformers' mean
+pooling), as a serializable layer (no Lambda: models load with ``safe_mode=True``). It sits with the
+encoders so that importing `shoulders.backbones` registers every custom layer a saved model can hold."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 from reviews import make_review_table
 
 from shoulders.data import DataError
-from shoulders.evaluation.evaluate import evaluate_run
+from shoulders.api.evaluate import evaluate_run
 
 
 def test_own_test_split_reproduces_the_run_metrics(tiny_text_run):
@@ -42,8 +42,9 @@ def test_labels_the_run_never_saw_are_refused(tiny_text_run, tmp_path):
 
 
 def run_on(tiny_text_run, folder, table):
-    """A copy of the run folder (model linked) whose config points at ``table``."""
-    shutil.copytree(tiny_text_run.path, folder, ignore=shutil.ignore_patterns("model.keras"))
+    """A copy of the run folder (model linked) whose config points at ``table``, as an older shoulders
+    wrote it: without reference/, so evaluating rebuilds the test split from the data."""
+    shutil.copytree(tiny_text_run.path, folder, ignore=shutil.ignore_patterns("model.keras", "reference"))
     (folder / "model.keras").symlink_to(tiny_text_run.path / "model.keras")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "data": str(table)}))
@@ -66,9 +67,27 @@ def test_changed_data_is_refused_for_the_own_split(tiny_text_run, tmp_path):
         evaluate_run(run_on(tiny_text_run, tmp_path / "edited_run", edited))
 
 
+def test_own_split_needs_only_the_run_folder(tiny_text_run, tmp_path):
+    """The run folder is the contract: with its data gone, the recorded test split still evaluates."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_text_run.path, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "data": str(tmp_path / "gone.tsv")}))
+    result = evaluate_run(copy)
+    assert result["accuracy"] == pytest.approx(tiny_text_run.metrics["test_accuracy"])
+
+
+def test_an_older_run_folder_gets_its_reference_written(tiny_text_run, tmp_path):
+    """A folder without reference/ (an older shoulders) is completed once from its data, then read alone."""
+    older = run_on(tiny_text_run, tmp_path / "older", tiny_text_run.config.data)
+    assert not (older / "reference").exists()
+    assert evaluate_run(older)["accuracy"] == pytest.approx(tiny_text_run.metrics["test_accuracy"])
+    assert (older / "reference" / "test.npz").exists()
+
+
 def test_evaluate_on_a_one_class_file(tiny_text_run, tmp_path):
     """A test file may hold one class and two rows: scoring is not training."""
-    from shoulders.evaluation.evaluate import evaluate_run
+    from shoulders.api.evaluate import evaluate_run
 
     table = tmp_path / "only_positive.tsv"
     table.write_text("text\tlabel\nwhat a wonderful film\tpositive\nbrilliant and warm\tpositive\n", encoding="utf-8")

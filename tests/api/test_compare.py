@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from shoulders.cli import compare_commands
-from shoulders.evaluation.compare import CompareError, _subset_folder, _summarise, compare, parse_sizes
+from shoulders.api.compare import CompareError, _summarise, compare, parse_sizes
 
 
 
@@ -38,12 +38,13 @@ def test_compare_rejects_options_it_sets_itself(colour_folder, tmp_path):
 
 
 def test_size_subsets_keep_the_full_test_set(colour_folder, cache_dir, tmp_path):
-    from shoulders.config import Augmentation
-    from shoulders.data import prepare
+    from shoulders.config import Augmentation, RunConfig
+    from shoulders.data import SplitSettings, prepare
+    from shoulders.image.recipe import subset_folder
 
-    options = dict(image_size=32, augmentation=Augmentation())
-    subset = _subset_folder(tmp_path, str(colour_folder), "efficientnet_lite0", options, seed=0, size=3)
-    full = prepare(colour_folder, 32, seed=0).split_files()
+    config = RunConfig(data=str(colour_folder), backbone="efficientnet_lite0", seed=0, image_size=32, augmentation=Augmentation())
+    subset = subset_folder(config, 3, tmp_path / "data" / "seed0-n3")
+    full = prepare(colour_folder, 32, split=SplitSettings(seed=0)).split_files()
     for name in ("blue", "green", "red"):
         assert len(list((subset / "train" / name).iterdir())) == 3
     linked_test = sorted(p.name.replace("__", "/") for p in (subset / "test").rglob("*.png"))

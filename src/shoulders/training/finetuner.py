@@ -1,0 +1,356 @@
+"""`FineTuner`: the two-phase recipe as one object (fastai's ``Learner``, Keras' ``Trainer``).
+
+It holds what every step needs (the model, its backbone's spec, the config, the task's inputs, the run
+folder being written and the progress display) and offers the recipe's verbs: ``fit_head()`` (phase 1,
+backbone frozen), ``fit_top()`` (phase 2, top blocks unfrozen at the lower LR), ``fit_all()`` (the
+``full`` and ``scratch`` strategies), ``evaluate()`` (the honest test) and ``run()`` (all of it, then the
+run folder's final files). Task recipes (`shoulders.image`, `shoulders.text`) build the model and the
+inputs; nothing here knows pixels from tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+from rich.console import Console
+
+from shoulders import backbones
+from shoulders.config import RunConfig
+from shoulders.errors import ShouldersError
+from shoulders.io import save_weights
+from shoulders.runs.writer import RunFolder
+from shoulders.training import guardrails, phases
+from shoulders.training.callbacks import FeatureValidation, ResumableEarlyStopping, RichProgress
+from shoulders.training.metrics import classification_metrics, softmax
+from shoulders.training.model import HEAD_LAYERS, head_model
+
+
+class BackboneTaskError(ShouldersError, ValueError):
+    """The backbone is of another task's kind (an image backbone for texts, or the reverse)."""
+
+
+class TaskInputs(Protocol):
+    """What the fine-tuner needs from a task's data (images or texts), and nothing else."""
+
+    data: Any  # classes, labels, names, splits, fingerprint
+
+    def features(self, model: keras.Model, config: RunConfig, splits: tuple[str, ...]) -> np.ndarray:
+        """Frozen-backbone pooled features of ``splits``' rows, concatenated in that order."""
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> keras.utils.PyDataset:
+        """(inputs, labels) batches of a split, for ``fit``."""
+
+    def probabilities(self, model: keras.Model, split: str, batch_size: int) -> np.ndarray:
+        """Class probabilities of a split's rows, in data order."""
+
+    def finetune_view(self, model: keras.Model, blocks: list[str], config: RunConfig) -> tuple[keras.Model, Any]:
+        """(the model phase 2 fits, its ``batches`` function): the classifier itself, or a model of its
+        unfrozen top that shares its layers and trains on the frozen bottom's cached outputs."""
+
+    def reference(self, test_probabilities: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """The arrays later steps need, by `layout` file name (test inputs, calibration, thumbnails)."""
+
+
+@dataclass
+class Display:
+    """Where progress goes, and whether there is any."""
+
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    enabled: bool = True
+
+
+@dataclass
+class PhaseResult:
+    epochs_run: int = 0  # the epoch count at the end of the phase (numbering continues across phases)
+    history: list[dict] = field(default_factory=list)
+    trainable_params: int = 0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One ``fit``: its name in the history, LR, first epoch and epoch budget, per-variable LR multipliers."""
+
+    name: str
+    lr: float
+    initial_epoch: int
+    epochs: int
+    multipliers: dict[str, float] | None = None
+
+
+@dataclass
+class FeaturePath:
+    """The frozen backbone's features and the head trained on them: while the backbone stays frozen,
+    ``head(features(x))`` is exactly the final model, so evaluation reuses the cached features."""
+
+    head: keras.Model
+    cached: dict[str, np.ndarray]
+
+    @classmethod
+    def compute(cls, model: keras.Model, config: RunConfig, inputs: TaskInputs, splits: tuple[str, ...]) -> FeaturePath:
+        """Features of ``splits`` in one pass, from the cache when seen before."""
+        features = inputs.features(model, config, splits)
+        bounds = np.cumsum([len(inputs.data.splits[split]) for split in splits])[:-1]
+        return cls(head_model(model), dict(zip(splits, np.split(features, bounds))))
+
+    def probabilities(self, split: str) -> np.ndarray:
+        kernel, bias = self.head.get_layer("logits").get_weights()  # dropout is the identity at inference
+        return softmax(self.cached[split] @ kernel + bias)
+
+
+def backbone_for_task(config: RunConfig) -> backbones.BackboneSpec:
+    """The config's backbone, refused when it is of another task's kind."""
+    spec = backbones.get(config.backbone)
+    if spec.kind != config.task:
+        hint = f", or pass --task {spec.kind}" if config.task == "image" else ""
+        article = "an" if spec.kind == "image" else "a"
+        raise BackboneTaskError(
+            f"{config.backbone} is {article} {spec.kind} backbone; for --task {config.task} use one of "
+            f"{', '.join(backbones.names(config.task))}{hint}"
+        )
+    return spec
+
+
+def start_run(config: RunConfig, resume: bool) -> tuple[RunFolder, RunConfig, backbones.BackboneSpec, float]:
+    """The run folder (new, or the interrupted one with its saved config), and a backbone of the task's kind
+    (checked before a new folder is made, so a refused run leaves nothing behind)."""
+    if not resume:
+        backbone_for_task(config)
+    folder, config = RunFolder.open(config, resume)
+    return folder, config, backbone_for_task(config), time.perf_counter()
+
+
+def weights_sha(config: RunConfig) -> str:
+    return "" if config.strategy == "scratch" else backbones.weights_sha256(config.backbone, config.weights)
+
+
+def has_phase2(config: RunConfig) -> bool:
+    """Top blocks are fine-tuned after the head (so the backbone does not stay frozen)."""
+    return config.strategy == "two-phase" and config.epochs_finetune > 0
+
+
+def features_first(config: RunConfig) -> bool:
+    """Phase 1 trains the head on features computed once (no augmentation upstream of the backbone)."""
+    return config.strategy in ("two-phase", "feature-extraction") and not config.augment
+
+
+@dataclass
+class FineTuner:
+    """One run's fine-tuning: the recipe's phases on ``model``, written into ``folder`` as they go."""
+
+    model: keras.Model
+    spec: backbones.BackboneSpec
+    config: RunConfig
+    inputs: TaskInputs
+    folder: RunFolder
+    display: Display = field(default_factory=Display)
+    features: FeaturePath | None = field(default=None, init=False)  # set while the backbone stays frozen
+    details: dict = field(default_factory=dict, init=False)  # LRs, unfrozen blocks, frozen layers: for metrics
+
+    def run(self, started: float, facts: dict) -> Path:
+        """The strategy's phases, the honest test, the run folder's final files; returns the folder."""
+        train_started = time.perf_counter()
+        phase1, phase2 = self.fine_tune()
+        train_seconds = time.perf_counter() - train_started
+        metrics, test_probabilities = self.evaluate()
+        metrics.update(
+            self.details,
+            train_seconds=round(train_seconds, 2),
+            total_seconds=round(time.perf_counter() - started, 2),
+            trainable_params_phase1=phase1.trainable_params,
+            trainable_params_phase2=phase2.trainable_params,
+            total_params=int(self.model.count_params()),
+            epochs_phase1=phase1.epochs_run,
+            epochs_phase2=max(0, phase2.epochs_run - phase1.epochs_run),
+            backbone=self.config.backbone,
+            strategy=self.config.strategy,
+            task=self.config.task,
+            data_fingerprint=self.inputs.data.fingerprint,
+            **facts,
+        )
+        for name, arrays in self.inputs.reference(test_probabilities).items():
+            self.folder.write_arrays(name, arrays)
+        self.folder.finish(self.model, phase1.history + phase2.history, metrics)
+        return self.folder.path
+
+    def fine_tune(self) -> tuple[PhaseResult, PhaseResult]:
+        """The config's strategy: head then top blocks, head only, or everything at once."""
+        config = self.config
+        self.details = {
+            "lr_phase1": config.lr, "lr_phase2": None, "phase2_start_epoch": None, "unfrozen_blocks": [],
+            "weights_sha256": weights_sha(config),
+        }
+        phase1, phase2 = PhaseResult(), PhaseResult()
+        if config.strategy in ("two-phase", "feature-extraction"):
+            phase1 = self.fit_head()
+        if has_phase2(config):
+            phase2 = self.fit_top(phase1.epochs_run)
+        elif config.strategy in ("full", "scratch"):
+            phase1 = self.fit_all()
+        self.details.setdefault("frozen_layers", phases.frozen_layer_count(self.model))
+        return phase1, phase2
+
+    def fit_head(self) -> PhaseResult:
+        """Phase 1: head only, backbone frozen. Without augmentation the backbone's features are computed once."""
+        model, config, folder = self.model, self.config, self.folder
+        state = folder.state()
+        phases.freeze_backbone(model)
+        if state.get("phase1_done"):  # a resumed run: phase 1 finished before the kill
+            model.load_weights(folder.state_path / "phase1.weights.h5")
+            phases.compile_model(model, config.lr)
+            return PhaseResult(state["phase1_epochs"], folder.phase_history("phase1"), phases.trainable_params(model))
+        phases.compile_model(model, config.lr)
+        guardrails.assert_head_only(model, HEAD_LAYERS)
+        if features_first(config):
+            result = self._fit_cached_features()
+        else:
+            result = self._fit_batches(model, self.inputs.batches, Phase("phase1", config.lr, 0, config.epochs_head))
+        if has_phase2(config):  # a resumed run starts phase 2 from here
+            save_weights(model, folder.state_path / "phase1.weights.h5")
+            folder.update_state(phase1_done=True, phase1_epochs=result.epochs_run)
+        return result
+
+    def fit_top(self, initial_epoch: int) -> PhaseResult:
+        """Phase 2: the top blocks unfrozen (BatchNorm frozen), recompiled at the lower LR, epochs continued."""
+        model, config = self.model, self.config
+        blocks, depth = phases.unfreeze_top(model, self.spec, config.unfreeze)
+        multipliers = phases.layer_multipliers(model, self.spec, depth, config.layer_decay) if config.layer_decay else None
+        guardrails.assert_batchnorm_frozen(model)
+        guardrails.assert_lr_lower(config.lr, config.finetune_lr)
+        self.details.update(
+            lr_phase2=config.finetune_lr, phase2_start_epoch=initial_epoch, unfrozen_blocks=blocks,
+            frozen_layers=phases.frozen_layer_count(model),
+        )
+        fitted, batches = self.inputs.finetune_view(model, blocks, config)
+        phase = Phase("phase2", config.finetune_lr, initial_epoch, config.epochs_finetune, multipliers)
+        return self._fit_batches(fitted, batches, phase)
+
+    def fit_all(self) -> PhaseResult:
+        """Strategies ``full`` (pretrained, BatchNorm frozen, low LR) and ``scratch`` (random init): one phase."""
+        config = self.config
+        phases.unfreeze_all(self.model, freeze_batchnorm=config.strategy == "full")
+        lr = config.finetune_lr if config.strategy == "full" else config.scratch_lr
+        self.details.update(lr_phase1=lr, frozen_layers=phases.frozen_layer_count(self.model))
+        phase = Phase("phase1", lr, 0, config.epochs_head + config.epochs_finetune)
+        return self._fit_batches(self.model, self.inputs.batches, phase)
+
+    def evaluate(self) -> tuple[dict, np.ndarray]:
+        """Test metrics (the headline) and validation accuracy with the final model's function; and the
+        test probabilities, which the run folder keeps as the reference for exports."""
+        data = self.inputs.data
+        metrics: dict = {}
+        test_probabilities = np.zeros((0, len(data.classes)))
+        for split in ("test", "val"):
+            if self.features is not None:
+                probabilities = self.features.probabilities(split)
+            else:
+                probabilities = self.inputs.probabilities(self.model, split, self.config.batch_size)
+            result = classification_metrics(data.labels[data.splits[split]], probabilities, data.classes)
+            metrics[f"{split}_accuracy"] = result["accuracy"]
+            if split == "test":
+                metrics.update(test=result, test_macro_f1=result["macro_f1"], test_predictions=_predictions(data, probabilities))
+                test_probabilities = probabilities
+        return metrics, test_probabilities
+
+    def _fit_cached_features(self) -> PhaseResult:
+        config, data = self.config, self.inputs.data
+        backbone_stays_frozen = not has_phase2(config)
+        splits = ("train", "val", "test") if backbone_stays_frozen else ("train", "val")
+        features = FeaturePath.compute(self.model, config, self.inputs, splits)
+        head = features.head
+        phases.compile_model(head, config.lr)
+        train = (features.cached["train"], data.labels[data.splits["train"]])
+        validation = (features.cached["val"], data.labels[data.splits["val"]])
+        result = self._fit(head, train, validation, Phase("phase1", config.lr, 0, config.epochs_head))
+        self.model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
+        result.trainable_params = phases.trainable_params(head)
+        self.features = features if backbone_stays_frozen else None
+        return result
+
+    def _fit_batches(self, model: keras.Model, batches, phase: Phase) -> PhaseResult:
+        """``batches(split, batch_size, shuffle, seed)`` gives the (inputs, labels) batches ``model`` trains on."""
+        config = self.config
+        phases.compile_model(model, phase.lr, phase.multipliers)
+        train = batches("train", config.batch_size, shuffle=True, seed=config.seed + phase.initial_epoch)
+        result = self._fit(model, train, batches("val", config.batch_size), phase)
+        result.trainable_params = phases.trainable_params(model)
+        return result
+
+    def _fit(self, model: keras.Model, train, validation, phase: Phase) -> PhaseResult:
+        """One phase of ``fit``, guarded, with early stopping on val loss and the best weights restored.
+
+        Training on batches is resumable (state on disk after every epoch). A head on cached features
+        trains in seconds, so it keeps its best weights in memory: after a kill it simply runs again.
+        """
+        guardrails.assert_compiled_for_current_trainables(model)
+        on_features = isinstance(train, tuple)
+        stopper, callbacks = self._callbacks(phase, validation if on_features else None)
+        x, y = train if on_features else (train, None)
+        model.fit(
+            x,
+            y,
+            batch_size=self.config.batch_size if on_features else None,
+            shuffle=True,
+            validation_data=None if on_features else validation,
+            initial_epoch=phase.initial_epoch,
+            epochs=phase.initial_epoch + phase.epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        if not on_features:
+            stopper.restore_best()
+        return PhaseResult(self.folder.last_epoch(phase.name, phase.initial_epoch), self.folder.phase_history(phase.name))
+
+    def _callbacks(self, phase: Phase, feature_validation: tuple | None) -> tuple[Any, list[keras.callbacks.Callback]]:
+        """(the early stopper, every callback in order). Order matters for a kill between callbacks: the
+        epoch is logged before it is backed up, so at worst an epoch is re-run (its log line replaced),
+        never skipped; `FeatureValidation` adds val_* before anyone reads the logs."""
+        first: list[keras.callbacks.Callback] = []
+        if feature_validation is not None:
+            stopper = keras.callbacks.EarlyStopping(patience=self.config.patience, restore_best_weights=True)
+            first, rest = [FeatureValidation(*feature_validation)], [stopper]
+        else:
+            state_dir = self.folder.state_path / phase.name
+            stopper = ResumableEarlyStopping(state_dir, self.config.patience)
+            rest = [stopper, keras.callbacks.BackupAndRestore(str(state_dir / "backup"), double_checkpoint=True)]
+        total = phase.initial_epoch + phase.epochs
+        progress = RichProgress(phase.name, total, self.display.console, enabled=self.display.enabled)
+        return stopper, [*first, self.folder.epoch_logger(phase.name), *rest, progress]
+
+
+def _predictions(data, probabilities: np.ndarray) -> list[dict]:
+    """Per test item: file (or row id), true and predicted class, confidence, and for texts the text
+    itself (for the worst-errors gallery and audits)."""
+    texts = getattr(data, "texts", None)
+    predictions = []
+    for row, p in zip(data.splits["test"], probabilities):
+        entry = {
+            "file": data.names[row],
+            "true": data.classes[int(data.labels[row])],
+            "predicted": data.classes[int(p.argmax())],
+            "confidence": float(p.max()),
+        }
+        if texts is not None:
+            entry["text"] = texts[row]
+        predictions.append(entry)
+    return predictions
+
+
+REFERENCE_LIMIT = 4096  # test rows kept as the export reference: enough to verify, bounded for big data
+
+
+def test_reference(data, probabilities: np.ndarray, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """reference/test.npz: the first `REFERENCE_LIMIT` test rows' inputs (pixels or texts), labels, the
+    model's probabilities and names, in test-split order (the same order as metrics' test_predictions)."""
+    rows = data.splits["test"][:REFERENCE_LIMIT]
+    return {
+        "inputs": inputs[: len(rows)],
+        "labels": np.asarray(data.labels[rows], dtype=np.int64),
+        "probabilities": np.asarray(probabilities[: len(rows)], dtype=np.float32),
+        "names": np.array([data.names[row] for row in rows], dtype=str),
+    }
+
