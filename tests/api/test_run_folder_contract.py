@@ -70,3 +70,16 @@ def test_an_older_folder_is_completed_once_then_read_alone(moved_run, tmp_path):
     finally:
         (moved_run.path.parent / "photos").rename(moved)
     assert evaluate_run(older)["accuracy"] == pytest.approx(moved_run.metrics["test_accuracy"])
+
+
+def test_a_capped_reference_says_how_much_it_scores(moved_run, tmp_path):
+    """A large test split is recorded up to a limit; evaluating the folder says it scored that part."""
+    from shoulders.runs.writer import RunFolder
+
+    capped = tmp_path / "capped"
+    shutil.copytree(moved_run.path, capped, ignore=shutil.ignore_patterns(layout.EXPORTS))
+    stored = moved_run.arrays(layout.TEST_REFERENCE)
+    RunFolder(capped).write_arrays(layout.TEST_REFERENCE, {key: value[:2] for key, value in stored.items()})
+    result = evaluate_run(capped)
+    assert result["count"] == 2
+    assert result["source"].endswith(f"the first 2 of {moved_run.metrics['test']['count']} rows, as recorded)")

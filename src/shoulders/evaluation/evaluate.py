@@ -16,7 +16,9 @@ from shoulders.training.metrics import classification_metrics
 def evaluate_test_split(run: Run) -> dict:
     """The run's model on its own recorded test split (the numbers of metrics.json, recomputed)."""
     reference = run.arrays(layout.TEST_REFERENCE)
-    return score(run, reference["inputs"], reference["labels"], f"its test split ({run.config.data})")
+    recorded, total = len(reference["labels"]), run.metrics["test"]["count"]
+    part = "" if recorded == total else f", the first {recorded} of {total} rows, as recorded"
+    return score(run, reference["inputs"], reference["labels"], f"its test split ({run.config.data}{part})")
 
 
 def score(run: Run, inputs: np.ndarray | list[str], labels: np.ndarray, source: str) -> dict:

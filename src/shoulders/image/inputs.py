@@ -66,12 +66,11 @@ class ImageInputs:
     def reference(self, test_probabilities: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         """The test images (export reference, evaluation), a calibration sample, the worst errors' thumbnails."""
         data = self.data
-        test_rows = data.splits["test"][: len(test_probabilities)]
         train_rows = data.splits["train"]
         step = max(1, len(train_rows) // layout.CALIBRATION_SAMPLE)
         calibration = np.asarray(data.images[train_rows[::step][: layout.CALIBRATION_SAMPLE]])
         return {
-            layout.TEST_REFERENCE: test_reference(data, test_probabilities, np.asarray(data.images[test_rows])),
+            layout.TEST_REFERENCE: test_reference(data, test_probabilities, lambda rows: np.asarray(data.images[rows])),
             layout.CALIBRATION: {"inputs": calibration},
             layout.ERROR_THUMBNAILS: self._thumbnails(test_probabilities),
         }

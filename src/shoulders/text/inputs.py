@@ -74,8 +74,9 @@ class TextInputs:
 
     def reference(self, test_probabilities: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         """The test texts with their labels and probabilities (the export reference and evaluation)."""
-        rows = self.data.splits["test"][: len(test_probabilities)]
-        texts = np.array([self.data.texts[row] for row in rows], dtype=str)
+        def texts(rows: np.ndarray) -> np.ndarray:
+            return np.array([self.data.texts[row] for row in rows], dtype=str)
+
         return {layout.TEST_REFERENCE: test_reference(self.data, test_probabilities, texts)}
 
     def _hidden_states(self, bottom: keras.Model, rows: np.ndarray) -> list[np.ndarray]:
