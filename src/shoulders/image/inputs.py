@@ -12,14 +12,12 @@ import numpy as np
 from shoulders import backbones
 from shoulders.config import RunConfig
 from shoulders.data import PreparedData, SplitSettings, load_digits, load_labelled_folder, prepare
+from shoulders.data.images import THUMBNAIL_SIZE, thumbnail
 from shoulders.runs import layout
 from shoulders.training.batches import ArrayBatches, predict_probabilities
 from shoulders.training.features import cached_features, feature_cache_dir
 from shoulders.training.finetuner import test_reference, weights_sha
 from shoulders.training.model import fast_feature_model
-
-THUMBNAIL_SIZE = 112
-
 
 def crop_fraction(config: RunConfig) -> float:
     """The centre crop used for every image of the run: the option, else the backbone's own."""
@@ -81,14 +79,6 @@ class ImageInputs:
         rows = data.splits["test"]
         wrong = np.flatnonzero(test_probabilities.argmax(axis=1) != data.labels[rows])
         worst = wrong[np.argsort(-test_probabilities[wrong].max(axis=1), kind="stable")][: layout.THUMBNAIL_COUNT]
-        images = np.stack([_thumbnail(data.images[rows[index]]) for index in worst]) if len(worst) else np.zeros((0, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), np.uint8)
+        images = np.stack([thumbnail(data.images[rows[index]]) for index in worst]) if len(worst) else np.zeros((0, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), np.uint8)
         return {"names": np.array([data.names[rows[index]] for index in worst], dtype=str), "images": images}
 
-
-def _thumbnail(pixels: np.ndarray) -> np.ndarray:
-    from PIL import Image
-
-    image = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
-    small = image.width < THUMBNAIL_SIZE // 2
-    resample = Image.Resampling.NEAREST if small else Image.Resampling.BILINEAR
-    return np.asarray(image.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), resample))

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from shoulders.data.images import THUMBNAIL_SIZE, thumbnail  # noqa: E402
+
 CURVES = (("loss", "val_loss", "loss"), ("accuracy", "val_accuracy", "accuracy"))
 
 
@@ -23,10 +25,9 @@ def figure_png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def image_png(pixels: np.ndarray, size: int = 112) -> str:
+def image_png(pixels: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
     """A uint8 RGB image as a small PNG thumbnail."""
-    image = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
-    image = image.resize((size, size), Image.Resampling.NEAREST if image.width < size // 2 else Image.Resampling.BILINEAR)
+    image = Image.fromarray(thumbnail(pixels, size))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
