@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 # TensorFlow's C++ start-up chatter would bury our output; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from shoulders import backend  # noqa: E402  (before anything imports Keras: the accelerator's backend)
+
+backend.choose()
+
 if TYPE_CHECKING:
     from shoulders import backbones
     from shoulders.runs.reader import Run

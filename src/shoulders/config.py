@@ -26,6 +26,7 @@ DEFAULT_UNFREEZE_FRACTION = 0.3  # phase 2 unfreezes the top ~30% of blocks (Bat
 DEFAULT_FINETUNE_DIVISOR = {"image": 100.0, "text": 50.0}
 DEFAULT_LAYER_DECAY: float | None = None  # layer-wise LR decay in phase 2: off unless asked for
 MAX_TEXT_LENGTH = 512
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
 class ConfigError(ShouldersError, ValueError):
@@ -69,6 +70,11 @@ class RunConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 0
+    # where it runs: "auto" is bfloat16 compute on an accelerator that has it, float32 elsewhere; devices
+    # per process ("all", a count, or None: all on an accelerator, 1 on a CPU). A started run saves both
+    # as resolved ("float32", 2).
+    precision: str = "auto"
+    devices: int | str | None = None
     out: str | None = None
     cache_dir: str | None = None
     # text task only: columns (a name, or a position for a file without header), explicit split files,
@@ -166,6 +172,9 @@ def validate(config: RunConfig) -> None:
     for name in ("val_fraction", "test_fraction"):
         if not 0 < getattr(config, name) < 0.5:
             raise ConfigError(f"{name} must be between 0 and 0.5")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"unknown --precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    _check_devices(config.devices)
     if config.max_train is not None and config.max_train < 4:
         raise ConfigError("--max-train must be at least 4 rows (2 classes x 2)")
     if config.max_length is not None and not 8 <= config.max_length <= MAX_TEXT_LENGTH:
@@ -177,6 +186,22 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"{flags} apply to text data: add --task text (or drop them for images)")
     if config.strategy == "scratch" and config.weights not in (None, "imagenet"):
         raise ConfigError("strategy scratch starts from random weights: do not pass --weights with it")
+
+
+def _check_devices(devices: int | str | None) -> None:
+    if devices is None or devices == "all":
+        return
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ConfigError(f"--devices takes 'all' or a count of 1 or more. Received: {devices!r}")
+
+
+def devices_option(value: str | None) -> int | str | None:
+    """``--devices`` as typed ("all", "2") as the config's value ("all", 2)."""
+    if value is None or value == "all":
+        return value
+    if not value.isdigit():
+        raise ConfigError(f"--devices takes 'all' or a count of 1 or more. Received: {value!r}")
+    return int(value)
 
 
 def _positive(name: str, value: float) -> None:

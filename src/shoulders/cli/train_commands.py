@@ -53,6 +53,11 @@ def train(
     max_train: Annotated[int | None, typer.Option(help="Text: train on a stratified, seeded subset of this many training rows.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Text: tokens per text (default: fits 99% of the training texts, at most 128).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    precision: Annotated[str, typer.Option(help="auto, float32 or mixed_bfloat16 (auto: bfloat16 compute on a GPU/TPU that has it, float32 on a CPU).")] = "auto",
+    devices: Annotated[str | None, typer.Option(help="Devices per process: 'all' or a count (default: all on an accelerator, 1 on a CPU). Needs the JAX backend for more than 1. --batch-size is the global batch, split evenly over all devices; the LR is not rescaled.", show_default=False)] = None,
+    coordinator: Annotated[str | None, typer.Option(help="Several processes (machines): process 0's HOST:PORT, the same for every process (or JAX_COORDINATOR_ADDRESS).")] = None,
+    num_processes: Annotated[int | None, typer.Option(help="Several processes: how many join the job (or JAX_NUM_PROCESSES). Only process 0 writes the run folder.")] = None,
+    process_id: Annotated[int | None, typer.Option(help="Several processes: this one's index, 0 to N-1 (or JAX_PROCESS_ID).")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
@@ -60,7 +65,8 @@ def train(
 ) -> None:
     """Fine-tune a pretrained backbone on your images (or texts): head first, then the top blocks; report on an untouched test split."""
     from shoulders.api.train import train as train_run
-    from shoulders.config import RunConfig
+    from shoulders.config import RunConfig, devices_option
+    from shoulders.training.compute import Cluster
 
     config = RunConfig.from_options(
         _data_source(data, dataset), task=task, backbone=backbone, strategy=strategy,
@@ -69,9 +75,12 @@ def train(
         lr_finetune=lr_finetune, unfreeze=unfreeze, layer_decay=layer_decay, augment=augment,
         text_column=text_column, label_column=label_column, test_file=str(test) if test else None,
         val_file=str(val) if val else None, max_train=max_train, max_length=max_length, seed=seed,
+        precision=precision, devices=devices_option(devices),
         out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
-    print_summary(train_run(config, resume=resume, progress=not quiet, console=console))
+    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=Cluster(coordinator, num_processes, process_id))
+    if run is not None:  # None: a process other than 0 of a job, whose process 0 prints the summary
+        print_summary(run)
 
 
 def _data_source(data: Path | None, dataset: str | None) -> str:

@@ -3,7 +3,7 @@ crop policy, batched for ``fit``, featurised once while the backbone is frozen."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -15,6 +15,7 @@ from shoulders.data import PreparedData, SplitSettings, load_digits, load_labell
 from shoulders.data.images import THUMBNAIL_SIZE, thumbnail
 from shoulders.runs import layout
 from shoulders.training.batches import ArrayBatches, predict_probabilities
+from shoulders.training.compute import Compute
 from shoulders.training.features import cached_features, feature_cache_dir
 from shoulders.training.finetuner import test_reference, weights_sha
 from shoulders.training.model import fast_feature_model
@@ -42,18 +43,21 @@ class ImageInputs:
     data: PreparedData
     spec: backbones.BackboneSpec
     inference_body: keras.Model | None = None  # the frozen body's inference form, if already built
+    compute: Compute = field(default_factory=Compute)  # several devices: whole batches, each process its share
 
     def features(self, model: keras.Model, config: RunConfig, splits: tuple[str, ...]) -> np.ndarray:
         extractor = fast_feature_model(model, self.spec, self.inference_body)  # BatchNorm folded: same function, ~2x faster
         rows = np.concatenate([self.data.splits[split] for split in splits])
         names = "\n".join(self.data.names[row] for row in rows)
         key = [self.data.fingerprint, config.backbone, str(model.input_shape), weights_sha(config), names]
+        if self.compute.precision != "float32":
+            key.append(self.compute.precision)  # bfloat16 features are not float32's
         features, _ = cached_features(extractor, self.data.images[rows], key, feature_cache_dir(config.cache_dir))
         return features
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> ArrayBatches:
         x, y = self.data.subset(split)
-        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, compute=self.compute if shuffle else None)
 
     def probabilities(self, model: keras.Model, split: str, batch_size: int) -> np.ndarray:
         return predict_probabilities(model, self.data.subset(split)[0], batch_size)

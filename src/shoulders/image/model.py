@@ -69,5 +69,5 @@ def build_classifier(
     x = backbone_model(x, training=False) if options.frozen_statistics else backbone_model(x)
     x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
     x = keras.layers.Dropout(options.dropout, seed=options.seed, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)  # float32 logits under mixed precision
     return keras.Model(inputs, outputs, name=f"{backbone}_classifier")

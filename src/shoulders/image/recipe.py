@@ -13,6 +13,7 @@ from shoulders import backbones
 from shoulders.config import RunConfig
 from shoulders.image.inputs import ImageInputs, crop_fraction, load_data
 from shoulders.image.model import ClassifierOptions, build_classifier
+from shoulders.training.compute import Compute
 from shoulders.training.finetuner import Display, FineTuner, features_first, start_run
 
 
@@ -21,14 +22,15 @@ def image_size(config: RunConfig) -> int:
     return backbones.image_shape(backbones.get(config.backbone), config.image_size)[0]
 
 
-def train(config: RunConfig, resume: bool = False, display: Display | None = None) -> Path:
-    """Run the whole recipe on images; returns the finished run folder."""
-    display = display or Display()
+def train(config: RunConfig, resume: bool = False, display: Display | None = None, compute: Compute | None = None) -> Path:
+    """Run the whole recipe on images (on ``compute``'s devices and precision); returns the finished run folder."""
+    display, compute = display or Display(), compute or Compute()
+    compute.check_batch(config.batch_size)
     folder, config, spec, started = start_run(config, resume)
     size = image_size(config)
     weights = None if config.strategy == "scratch" else config.weights
     keras.utils.set_random_seed(config.seed)
-    with ThreadPoolExecutor(1) as pool:  # decoding (in C, GIL released) overlaps building the backbone
+    with ThreadPoolExecutor(1) as pool, compute.scope():  # decoding (in C, GIL released) overlaps building the backbone
         pending = pool.submit(load_data, config, size, display.enabled)
         body = backbones.body(config.backbone, size, weights)
         # the frozen backbone's inference form, for phase 1's one pass of features, while decoding goes on
@@ -36,7 +38,8 @@ def train(config: RunConfig, resume: bool = False, display: Display | None = Non
         data = pending.result()
     folder.write_data(data)
     if not resume:
-        folder.write_config(config, extra={"image_size_used": size, "crop_fraction_used": crop_fraction(config)})
+        extra = {"image_size_used": size, "crop_fraction_used": crop_fraction(config), **compute.facts()}
+        folder.write_config(config, extra=extra)
     options = ClassifierOptions(
         image_size=size,
         weights=weights,
@@ -45,8 +48,9 @@ def train(config: RunConfig, resume: bool = False, display: Display | None = Non
         seed=config.seed,
         frozen_statistics=config.strategy != "scratch",
     )
-    model = build_classifier(config.backbone, len(data.classes), options, backbone_body=body)
-    tuner = FineTuner(model, spec, config, ImageInputs(data, spec, folded), folder, display)
+    with compute.scope():
+        model = build_classifier(config.backbone, len(data.classes), options, backbone_body=body)
+    tuner = FineTuner(model, spec, config, ImageInputs(data, spec, folded, compute), folder, display, compute)
     return tuner.run(started, {"image_size": size})
 
 

@@ -14,13 +14,14 @@ from shoulders.runs import layout
 from shoulders.text.data import TextData
 from shoulders.text.inputs import TextInputs, load_data
 from shoulders.text.model import build_text_classifier
+from shoulders.training.compute import Compute
 from shoulders.training.finetuner import Display, FineTuner, start_run
 
 
-def train(config: RunConfig, resume: bool = False, display: Display | None = None) -> Path:
+def train(config: RunConfig, resume: bool = False, display: Display | None = None, compute: Compute | None = None) -> Path:
     """The recipe on texts: encoder frozen + head on cached features, then the top transformer layers;
     returns the finished run folder."""
-    display = display or Display()
+    display, compute = display or Display(), compute or Compute()
     folder, config, spec, started = start_run(config, resume)
     keras.utils.set_random_seed(config.seed)
     data = load_data(config)
@@ -30,7 +31,7 @@ def train(config: RunConfig, resume: bool = False, display: Display | None = Non
     tokenizer = tokenizer.with_max_length(max_length)
     tokenizer.save(folder.path / layout.TOKENIZER)
     if not resume:
-        folder.write_config(config, extra={"max_length_used": max_length})
+        folder.write_config(config, extra={"max_length_used": max_length, **compute.facts()})
     weights = None if config.strategy == "scratch" else config.weights
     model = build_text_classifier(
         backbones.body(config.backbone, None, weights),
@@ -40,7 +41,7 @@ def train(config: RunConfig, resume: bool = False, display: Display | None = Non
         inference_mode=config.strategy != "scratch",
     )
     facts = {"max_length": max_length, "weights_origin": spec.weights_origin if weights else "random"}
-    return FineTuner(model, spec, config, TextInputs(data, tokenizer), folder, display).run(started, facts)
+    return FineTuner(model, spec, config, TextInputs(data, tokenizer), folder, display, compute).run(started, facts)
 
 
 def class_count(config: RunConfig) -> int:

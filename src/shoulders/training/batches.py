@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 
+from shoulders.training.compute import Compute, predict_batch
 from shoulders.training.metrics import softmax
 
 
@@ -14,15 +15,18 @@ class ArrayBatches(keras.utils.PyDataset):
     """Shuffled (optionally) batches of ``(x[rows], y[rows])``, reading only one batch at a time.
 
     Pixels stay uint8 until the model casts them: 4x less memory traffic than float32 arrays.
+    With a ``compute`` over several devices, every batch is whole (the last one topped up with the
+    epoch's first rows, so it splits evenly) and each process reads only its share of it.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0, compute: Compute | None = None) -> None:
         super().__init__()
         if len(x) != len(y):
             raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
         self.x, self.y = x, np.asarray(y)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.compute = compute or Compute()
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(x))
         self.on_epoch_end()
@@ -31,7 +35,10 @@ class ArrayBatches(keras.utils.PyDataset):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.compute.distributed and len(rows) < self.batch_size:
+            rows = np.concatenate([rows, np.resize(self._order, self.batch_size - len(rows))])
+        rows = np.sort(self.compute.shard(rows))
         return np.asarray(self.x[rows]), self.y[rows]
 
     def on_epoch_end(self) -> None:
@@ -43,5 +50,8 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
     """Class probabilities of uint8 ``images`` (an array or memmap), one batch in memory at a time."""
     if len(images) == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    if keras.distribution.distribution() is not None:  # validation while a distributed run trains
+        batches = [predict_batch(model, np.asarray(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
+        return softmax(np.concatenate(batches).astype(np.float32))
     logits = model.predict(ArrayBatches(images, np.zeros(len(images)), batch_size), verbose=0)
     return softmax(np.asarray(logits))

@@ -42,8 +42,8 @@ class RichProgress(keras.callbacks.Callback):
         self._task = self._progress.add_task("", total=self.params.get("steps"), loss="-")
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=f"{(logs or {}).get('loss', math.nan):.4f}")
+        if self._progress is not None:  # ``batch`` counts steps: several per call with steps_per_execution
+            self._progress.update(self._task, completed=batch + 1, loss=f"{(logs or {}).get('loss', math.nan):.4f}")
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if self._progress is not None:
@@ -107,6 +107,27 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         if self._weights_file.exists():
             self.model.load_weights(self._weights_file)
 
+
+
+def validation_logs(probabilities: np.ndarray, labels: np.ndarray, logs: dict | None) -> None:
+    """``val_loss`` (mean cross-entropy) and ``val_accuracy`` into ``logs``."""
+    rows = np.arange(len(labels))
+    if logs is not None:
+        logs["val_loss"] = float(-np.log(np.maximum(probabilities[rows, labels], 1e-12)).mean())
+        logs["val_accuracy"] = float((probabilities.argmax(axis=1) == labels).mean())
+
+
+class ModelValidation(keras.callbacks.Callback):
+    """``val_loss`` / ``val_accuracy`` from ``probabilities()`` of the validation rows (a distributed run's
+    padded, gathered predictions: the same numbers on every process, so they all stop together)."""
+
+    def __init__(self, probabilities, labels: np.ndarray) -> None:
+        super().__init__()
+        self.probabilities = probabilities
+        self.labels = np.asarray(labels)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        validation_logs(np.asarray(self.probabilities(), dtype=np.float64), self.labels, logs)
 
 
 class FeatureValidation(keras.callbacks.Callback):

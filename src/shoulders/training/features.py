@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from shoulders.data.cache import cache_root
+from shoulders.training.compute import predict_batch
 
 
 # Batch 32 extracts faster than 64 on a CPU, most of all on the first pass that a cold run makes
@@ -36,7 +37,7 @@ def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = E
             rows = len(batch)
             if rows < batch_size and count > batch_size:  # pad: one batch shape, so one trace (~1.5 s each)
                 batch = np.concatenate([batch, np.zeros((batch_size - rows, *batch.shape[1:]), batch.dtype)])
-            out[start : start + rows] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))[:rows]
+            out[start : start + rows] = predict_batch(model, batch)[:rows]  # split over the run's devices, if several
             bar.advance(task, rows)
     return out
 

@@ -26,7 +26,8 @@ from shoulders.errors import ShouldersError
 from shoulders.io import save_weights
 from shoulders.runs.writer import RunFolder
 from shoulders.training import guardrails, phases
-from shoulders.training.callbacks import FeatureValidation, ResumableEarlyStopping, RichProgress
+from shoulders.training.callbacks import FeatureValidation, ModelValidation, ResumableEarlyStopping, RichProgress
+from shoulders.training.compute import Compute
 from shoulders.training.metrics import classification_metrics, softmax
 from shoulders.training.model import HEAD_LAYERS, head_model
 
@@ -93,10 +94,13 @@ class FeaturePath:
 
     @classmethod
     def compute(cls, model: keras.Model, config: RunConfig, inputs: TaskInputs, splits: tuple[str, ...]) -> FeaturePath:
-        """Features of ``splits`` in one pass, from the cache when seen before."""
+        """Features of ``splits`` in one pass (split over the run's devices), from the cache when seen
+        before; the head a float32 copy on one device (seconds of work)."""
         features = inputs.features(model, config, splits)
         bounds = np.cumsum([len(inputs.data.splits[split]) for split in splits])[:-1]
-        return cls(head_model(model), dict(zip(splits, np.split(features, bounds))))
+        with Compute.local():
+            head = head_model(model)
+        return cls(head, dict(zip(splits, np.split(features, bounds))))
 
     def probabilities(self, split: str) -> np.ndarray:
         kernel, bias = self.head.get_layer("logits").get_weights()  # dropout is the identity at inference
@@ -149,14 +153,18 @@ class FineTuner:
     inputs: TaskInputs
     folder: RunFolder
     display: Display = field(default_factory=Display)
+    compute: Compute = field(default_factory=Compute)  # where it trains: devices, processes, precision
     features: FeaturePath | None = field(default=None, init=False)  # set while the backbone stays frozen
     details: dict = field(default_factory=dict, init=False)  # LRs, unfrozen blocks, frozen layers: for metrics
 
     def run(self, started: float, facts: dict) -> Path:
         """The strategy's phases, the honest test, the run folder's final files; returns the folder."""
         train_started = time.perf_counter()
-        phase1, phase2 = self.fine_tune()
+        with self.compute.scope():
+            phase1, phase2 = self.fine_tune()
         train_seconds = time.perf_counter() - train_started
+        self.model = self.compute.portable(self.model)  # float32, one device: what is scored, saved and exported
+        self.compute.check_same_weights(self.model)
         metrics, test_probabilities = self.evaluate()
         metrics.update(
             self.details,
@@ -262,12 +270,15 @@ class FineTuner:
         backbone_stays_frozen = not has_phase2(config)
         splits = ("train", "val", "test") if backbone_stays_frozen else ("train", "val")
         features = FeaturePath.compute(self.model, config, self.inputs, splits)
-        head = features.head
-        phases.compile_model(head, config.lr)
-        train = (features.cached["train"], data.labels[data.splits["train"]])
-        validation = (features.cached["val"], data.labels[data.splits["val"]])
-        result = self._fit(head, train, validation, Phase("phase1", config.lr, 0, config.epochs_head))
-        self.model.get_layer("logits").set_weights(head.get_layer("logits").get_weights())
+        with Compute.local():  # the head on features: float32 on one device
+            head = features.head
+            phases.compile_model(head, config.lr)
+            train = (features.cached["train"], data.labels[data.splits["train"]])
+            validation = (features.cached["val"], data.labels[data.splits["val"]])
+            result = self._fit(head, train, validation, Phase("phase1", config.lr, 0, config.epochs_head))
+        trained = self.compute.broadcast(head.get_layer("logits").get_weights())  # every process: process 0's head
+        head.get_layer("logits").set_weights(trained)
+        self.model.get_layer("logits").set_weights(trained)
         result.trainable_params = phases.trainable_params(head)
         self.features = features if backbone_stays_frozen else None
         return result
@@ -275,8 +286,8 @@ class FineTuner:
     def _fit_batches(self, model: keras.Model, batches, phase: Phase) -> PhaseResult:
         """``batches(split, batch_size, shuffle, seed)`` gives the (inputs, labels) batches ``model`` trains on."""
         config = self.config
-        phases.compile_model(model, phase.lr, phase.multipliers)
         train = batches("train", config.batch_size, shuffle=True, seed=config.seed + phase.initial_epoch)
+        phases.compile_model(model, phase.lr, phase.multipliers, self.compute.steps_per_execution(len(train)))
         result = self._fit(model, train, batches("val", config.batch_size), phase)
         result.trainable_params = phases.trainable_params(model)
         return result
@@ -289,14 +300,15 @@ class FineTuner:
         """
         guardrails.assert_compiled_for_current_trainables(model)
         on_features = isinstance(train, tuple)
-        stopper, callbacks = self._callbacks(phase, validation if on_features else None)
+        validator = self._validator(model, validation, on_features)
+        stopper, callbacks = self._callbacks(phase, on_features, validator)
         x, y = train if on_features else (train, None)
         model.fit(
             x,
             y,
             batch_size=self.config.batch_size if on_features else None,
             shuffle=True,
-            validation_data=None if on_features else validation,
+            validation_data=None if validator is not None else validation,
             initial_epoch=phase.initial_epoch,
             epochs=phase.initial_epoch + phase.epochs,
             callbacks=callbacks,
@@ -306,14 +318,24 @@ class FineTuner:
             stopper.restore_best()
         return PhaseResult(self.folder.last_epoch(phase.name, phase.initial_epoch), self.folder.phase_history(phase.name))
 
-    def _callbacks(self, phase: Phase, feature_validation: tuple | None) -> tuple[Any, list[keras.callbacks.Callback]]:
+    def _validator(self, model: keras.Model, validation, on_features: bool) -> keras.callbacks.Callback | None:
+        """Who computes val_*: numpy on cached features; our padded, gathered predictions when the batch is
+        split over devices (Keras' evaluate cannot take a last batch that does not split); else Keras."""
+        if on_features:
+            return FeatureValidation(*validation)
+        if self.compute.distributed:
+            data = self.inputs.data
+            return ModelValidation(lambda: self.inputs.probabilities(model, "val", self.config.batch_size), data.labels[data.splits["val"]])
+        return None
+
+    def _callbacks(self, phase: Phase, on_features: bool, validator) -> tuple[Any, list[keras.callbacks.Callback]]:
         """(the early stopper, every callback in order). Order matters for a kill between callbacks: the
         epoch is logged before it is backed up, so at worst an epoch is re-run (its log line replaced),
-        never skipped; `FeatureValidation` adds val_* before anyone reads the logs."""
-        first: list[keras.callbacks.Callback] = []
-        if feature_validation is not None:
+        never skipped; the validator adds val_* before anyone reads the logs."""
+        first: list[keras.callbacks.Callback] = [validator] if validator is not None else []
+        if on_features:
             stopper = keras.callbacks.EarlyStopping(patience=self.config.patience, restore_best_weights=True)
-            first, rest = [FeatureValidation(*feature_validation)], [stopper]
+            rest = [stopper]
         else:
             state_dir = self.folder.state_path / phase.name
             stopper = ResumableEarlyStopping(state_dir, self.config.patience)

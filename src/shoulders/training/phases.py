@@ -75,8 +75,9 @@ def layer_multipliers(model: keras.Model, spec: BackboneSpec, depth: dict[str, f
     return multipliers
 
 
-def compile_model(model: keras.Model, learning_rate: float, multipliers: dict[str, float] | None = None) -> None:
-    """Compile with Adam and a from-logits loss, and record the trainable set (see guardrails)."""
+def compile_model(model: keras.Model, learning_rate: float, multipliers: dict[str, float] | None = None, steps_per_execution: int = 1) -> None:
+    """Compile with Adam and a from-logits loss, and record the trainable set (see guardrails).
+    ``steps_per_execution`` > 1 fuses steps into one compiled call (an accelerator's choice, `Compute`)."""
     optimizer = (
         LayerwiseAdam(learning_rate, multipliers) if multipliers else keras.optimizers.Adam(learning_rate=learning_rate)
     )
@@ -84,6 +85,7 @@ def compile_model(model: keras.Model, learning_rate: float, multipliers: dict[st
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=steps_per_execution,
     )
     record_compile(model)
 
