@@ -30,13 +30,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the frameworks are imported inside the worker that uses them
+    import keras
+    import torch
 
 TIMM_NAMES = {f"efficientnet_lite{variant}": f"efficientnet_lite{variant}" for variant in (0, 1, 2)}
 CONFIGS = ("top30", "full")
@@ -104,8 +111,14 @@ PROBES = {
 }
 
 
+def interpreter(args: argparse.Namespace, framework: str) -> str:
+    return args.shoulders_python if framework == "shoulders" else args.timm_python
+
+
 def probe(python: str, framework: str) -> tuple[str, str]:
     """(platform, device name) as the worker's framework sees it, in a short-lived process."""
+    if shutil.which(python) is None:
+        raise SystemExit(f"no Python interpreter at {python}: pass --{framework}-python PY")
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([python, "-c", PROBES[framework]], capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -116,19 +129,21 @@ def probe(python: str, framework: str) -> tuple[str, str]:
 
 
 def find_accelerator(args: argparse.Namespace) -> str | None:
-    """None when both sides see a GPU; otherwise why not, in one line."""
-    platform, name = probe(args.shoulders_python, "shoulders")
-    if platform == "cpu":
-        return f"no accelerator found: jax.devices()[0] is {name or platform} ({args.shoulders_python})"
-    platform, name = probe(args.timm_python, "timm")
-    if platform == "cpu":
-        return f"no accelerator found: torch.cuda.is_available() is False ({args.timm_python}; a CPU build of torch?)"
+    """None when both sides see a GPU (or ``--allow-cpu``); otherwise why not, in one line.
+
+    The JAX side is asked first, so a CPU-only machine says so even without torch installed.
+    """
+    for framework in ("shoulders", "timm"):
+        python = interpreter(args, framework)
+        platform, name = probe(python, framework)
+        if platform == "cpu" and not args.allow_cpu:
+            seen = f"jax.devices()[0] is {name}" if framework == "shoulders" else "torch.cuda.is_available() is False"
+            return f"no accelerator found: {seen} ({python})"
     return None
 
 
 def worker_command(args: argparse.Namespace, framework: str, config: str, data: Path, top_blocks: int | None) -> list[str]:
-    python = args.shoulders_python if framework == "shoulders" else args.timm_python
-    command = [python, str(Path(__file__).resolve()), "--worker", framework, "--config", config, "--data", str(data)]
+    command = [interpreter(args, framework), str(Path(__file__).resolve()), "--worker", framework, "--config", config, "--data", str(data)]
     for option in ("backbone", "image_size", "batch_size", "steps", "warmup", "classes", "steps_per_execution", "seed"):
         command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     if args.allow_cpu:
@@ -181,11 +196,10 @@ def print_table(args: argparse.Namespace, rows: list[dict]) -> None:
 
 
 def run_parent(args: argparse.Namespace) -> None:
-    if not args.allow_cpu:
-        reason = find_accelerator(args)
-        if reason is not None:
-            print(reason)
-            return
+    reason = find_accelerator(args)
+    if reason is not None:
+        print(reason)
+        return
     with tempfile.TemporaryDirectory(prefix="gpu_finetune_") as folder:
         rows = measure(args, write_data(args, Path(folder)))
     if args.json:
@@ -215,7 +229,7 @@ def steps_of(pool: np.ndarray, first_step: int, steps: int, batch_size: int) -> 
 # ---------------------------------------------------------------- shoulders worker (Keras 3 on JAX)
 
 
-def build_shoulders_model(args: argparse.Namespace):
+def build_shoulders_model(args: argparse.Namespace) -> tuple[keras.Model, list[str], int]:
     """The recipe's classifier, bf16 compute, float32 logits, trainable as ``args.config`` says."""
     import keras
 
@@ -240,7 +254,7 @@ def build_shoulders_model(args: argparse.Namespace):
     return model, unfrozen, phases.trainable_params(model)
 
 
-def timed_fit(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> tuple[float, float]:
+def timed_fit(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> tuple[float, float]:
     """Seconds for one epoch of ``fit`` over the arrays, every variable ready; and the last loss."""
     import jax
 
@@ -257,14 +271,16 @@ def shoulders_worker(args: argparse.Namespace) -> dict:
 
     model, unfrozen, trainable = build_shoulders_model(args)
     images, labels = load_pool(args.data)
-    b = args.batch_size
-    timed_fit(model, steps_of(images, 0, args.warmup, b), steps_of(labels, 0, args.warmup, b), b)
-    seconds, loss = timed_fit(model, steps_of(images, args.warmup, args.steps, b), steps_of(labels, args.warmup, args.steps, b), b)
+    batch_size, warmup, steps = args.batch_size, args.warmup, args.steps
+    timed_fit(model, steps_of(images, 0, warmup, batch_size), steps_of(labels, 0, warmup, batch_size), batch_size)
+    seconds, loss = timed_fit(
+        model, steps_of(images, warmup, steps, batch_size), steps_of(labels, warmup, steps, batch_size), batch_size
+    )
     device = jax.devices()[0]
     return {
         "framework": "shoulders", "config": args.config, "device": f"{device.platform}: {device.device_kind}",
-        "images_per_second": round(args.steps * b / seconds, 2), "seconds": round(seconds, 4), "steps": args.steps,
-        "batch_size": b, "trainable_params": trainable, "last_loss": round(loss, 4),
+        "images_per_second": round(steps * batch_size / seconds, 2), "seconds": round(seconds, 4), "steps": steps,
+        "batch_size": batch_size, "trainable_params": trainable, "last_loss": round(loss, 4),
         "unfrozen_blocks": sum(1 for name in unfrozen if name.startswith("block")), "unfrozen": unfrozen,
         "compiled": "xla", "versions": {"jax": jax.__version__, "keras": __import__("keras").__version__},
     }
@@ -273,7 +289,7 @@ def shoulders_worker(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------- timm worker (PyTorch)
 
 
-def set_timm_trainable(model, config: str, top_blocks: int | None) -> None:
+def set_timm_trainable(model: torch.nn.Module, config: str, top_blocks: int | None) -> None:
     """top30: the last ``top_blocks`` blocks, conv_head and the classifier; full: all. BatchNorm frozen in both."""
     import torch
 
@@ -294,7 +310,7 @@ def set_timm_trainable(model, config: str, top_blocks: int | None) -> None:
             module.requires_grad_(False)
 
 
-def build_timm_model(args: argparse.Namespace, device):
+def build_timm_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, int]:
     import timm
     import torch
 
@@ -306,7 +322,7 @@ def build_timm_model(args: argparse.Namespace, device):
     return model, optimizer, sum(p.numel() for p in parameters)
 
 
-def make_timm_step(forward, optimizer, device):
+def make_timm_step(forward: Callable, optimizer: torch.optim.Optimizer, device: torch.device) -> Callable:
     """One training step on a uint8 NHWC batch already on the device: normalise, forward, backward, update."""
     import torch
     import torch.nn.functional as functional
@@ -327,7 +343,9 @@ def make_timm_step(forward, optimizer, device):
     return step
 
 
-def run_timm_steps(step, images, labels, first_step: int, steps: int, batch_size: int, device) -> tuple[float, float]:
+def run_timm_steps(
+    step: Callable, images: torch.Tensor, labels: torch.Tensor, first_step: int, steps: int, batch_size: int, device: torch.device
+) -> tuple[float, float]:
     """Seconds for ``steps`` steps fed from the pinned host tensors, synchronised at both ends; last loss."""
     import torch
 
@@ -341,7 +359,9 @@ def run_timm_steps(step, images, labels, first_step: int, steps: int, batch_size
     return time.perf_counter() - started, float(loss)
 
 
-def warm_up_timm(model, optimizer, pool: tuple, args: argparse.Namespace, device) -> tuple[object, str]:
+def warm_up_timm(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: tuple[torch.Tensor, torch.Tensor], args: argparse.Namespace, device: torch.device
+) -> tuple[Callable, str]:
     """The warm-up steps through ``torch.compile(model)``; the step and whether it compiled.
 
     On CPU (``--allow-cpu`` only) a failing compile falls back to eager; on a GPU it is an error.

@@ -22,3 +22,20 @@ def train_until_killed(command: list[str], out: Path, env: dict, phase2_epochs: 
     process.send_signal(signal.SIGKILL)
     process.wait()
     return [json.loads(line) for line in epochs_file.read_text().splitlines()]
+
+
+def jax_env(devices: int = 1, **extra: str) -> dict:
+    """The environment of a `shoulders` process on the JAX backend with ``devices`` virtual CPU devices."""
+    import os
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "SHOULDERS_TRACKING": "off", "SHOULDERS_REPORT": "off", **extra}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -38,12 +38,15 @@ def compare(
     val: Annotated[Path | None, typer.Option(help="Text: a validation file (default: carved from the training rows).")] = None,
     max_train: Annotated[int | None, typer.Option(help="Text: train every run on the same stratified, seeded subset of this many training rows.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Text: tokens per text (default: fits 99% of the training texts, at most 128).")] = None,
+    precision: Annotated[str, typer.Option(help="auto, float32 or mixed_bfloat16 (auto: bfloat16 compute on a GPU/TPU that has it, float32 on a CPU).")] = "auto",
+    devices: Annotated[str | None, typer.Option(help="Devices: 'all' or a count (default: all on an accelerator, 1 on a CPU; more than 1 needs the JAX backend). --batch-size is global.", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Compare folder (default: runs/compare-<timestamp>).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train feature extraction, two-phase fine-tuning and from-scratch on the same splits; print and save the table."""
     from shoulders.api.compare import compare as run_compare
+    from shoulders.config import devices_option
     from shoulders.training.finetuner import Display
 
     text_options = {
@@ -54,7 +57,7 @@ def compare(
         data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, display=Display(console, not quiet),
         task=task, image_size=image_size, batch_size=batch_size, epochs_head=epochs_head,
         epochs_finetune=epochs_finetune, patience=patience, lr=lr, augment=augment,
-        cache_dir=str(cache_dir) if cache_dir else None, **text_options,
+        precision=precision, devices=devices_option(devices), cache_dir=str(cache_dir) if cache_dir else None, **text_options,
     )
     print_comparison(result)
 
