@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ from reviews import make_review_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The JAX processes the tests start share compiled steps (the same tiny shapes recur): minutes off the suite.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "shoulders-tests-jax-cache"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 COLOURS = {"red": (200, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 200)}

@@ -30,7 +30,7 @@ def _shoulders(*args: str, timeout: int = 900) -> str:
 def test_an_augmented_run_killed_in_phase_2_resumes_then_evaluates_and_predicts_on_jax(colour_folder, tmp_path):
     out = tmp_path / "run"
     train = [*SHOULDERS, "train", str(colour_folder), "--out", str(out), "--image-size", "32", "--batch-size", "8",
-             "--epochs-head", "4", "--epochs-finetune", "6", "--patience", "6", "--lr", "0.01",
+             "--epochs-head", "4", "--epochs-finetune", "6", "--patience", "6", "--lr", "0.01", "--unfreeze", "1",
              "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     before = train_until_killed(train, out, jax_env(), phase2_epochs=1, timeout=600)
     assert not (out / "metrics.json").exists()
@@ -60,7 +60,7 @@ def test_every_strategy_compares_on_jax_and_bfloat16_saves_a_float32_model(colou
 
     out = tmp_path / "bf16"
     _shoulders("train", str(colour_folder), "--out", str(out), "--strategy", "full", "--precision", "mixed_bfloat16",
-               "--image-size", "32", "--batch-size", "8", "--epochs-head", "2", "--epochs-finetune", "1",
+               "--unfreeze", "1", "--image-size", "32", "--batch-size", "8", "--epochs-head", "2", "--epochs-finetune", "1",
                "--cache-dir", str(tmp_path / "cache"), "--quiet")
     assert json.loads((out / "config.json").read_text())["precision"] == "mixed_bfloat16"
     model = shoulders.load_run(out).model  # here: on TensorFlow

@@ -104,3 +104,10 @@ def test_an_installed_plugin_without_its_device_is_no_accelerator(monkeypatch):
     assert backend.accelerator_plugin() is None
     monkeypatch.setattr(backend.glob, "glob", lambda pattern: ["/dev/nvidia0"] if "nvidia" in pattern else [])
     assert backend.accelerator_plugin() == "jax-cuda12-plugin"
+
+
+def test_a_job_of_several_processes_does_not_resume(tmp_path):
+    from shoulders.api.train import train
+
+    with pytest.raises(ComputeError, match="--resume"):
+        train(RunConfig(data=str(tmp_path), out=str(tmp_path / "run")), resume=True, cluster=Cluster("127.0.0.1:1234", 2, 0))

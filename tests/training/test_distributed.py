@@ -15,7 +15,7 @@ import pytest
 from processes import free_port, jax_env
 
 ROOT = Path(__file__).resolve().parents[2]
-OPTIONS = ["--image-size", "32", "--batch-size", "8", "--epochs-head", "6", "--epochs-finetune", "2", "--lr", "0.01", "--quiet"]
+OPTIONS = ["--image-size", "32", "--batch-size", "8", "--epochs-head", "6", "--epochs-finetune", "2", "--lr", "0.01", "--unfreeze", "1", "--quiet"]
 
 # argv: data folder, run folder, cache folder. Trains on every device while recording the sharding of every
 # batch Keras hands a compiled step (fit) and of every batch the frozen backbone featurises (phase 1).
@@ -44,7 +44,7 @@ jax_trainer._distribute_data, keras.distribution.distribute_tensor = fit_batches
 
 import shoulders
 run = shoulders.train(sys.argv[1], out=sys.argv[2], cache_dir=sys.argv[3], image_size=32, batch_size=8, epochs_head=6,
-                      epochs_finetune=2, lr=0.01, augment=False, devices="all", progress=False)
+                      epochs_finetune=2, lr=0.01, unfreeze=1, augment=False, devices="all", progress=False)
 print(json.dumps(seen))
 """
 

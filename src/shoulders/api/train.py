@@ -47,7 +47,7 @@ def train(
         if cluster.multi:
             raise ComputeError("--resume continues a run of one process: a job of several processes starts again")
         config = RunFolder.open(config, resume=True)[1]  # the saved options, hardware included
-    compute = compute_lib.start(config.precision, config.devices, cluster, config.task)
+    compute = compute_lib.start(config.precision, config.devices, cluster, config.task, config.cache_dir)
     config = dataclasses.replace(config, precision=compute.precision, devices=compute.devices)
     display.console.print(compute.describe())
     if not compute.writer:

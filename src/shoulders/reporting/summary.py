@@ -35,8 +35,18 @@ def run_summary(run: Run) -> list[tuple[str, str]]:
         ("learning rates", f"phase 1: {metrics['lr_phase1']:g}, phase 2: {_number(metrics['lr_phase2'])}"),
         ("trainable params", f"phase 1: {metrics['trainable_params_phase1']:,}, phase 2: {metrics['trainable_params_phase2']:,} of {metrics['total_params']:,}"),
         ("train time", f"{metrics['train_seconds']:.1f} s (whole run {metrics['total_seconds']:.1f} s)"),
+        *_compute_rows(run.read(layout.CONFIG)),
     ]
     return rows + _data_rows(run.read(layout.DATA), run.read(layout.BAD_FILES)) + [("run folder", str(run.path))]
+
+
+def _compute_rows(config: dict) -> list[tuple[str, str]]:
+    """Where it trained (config.json of runs from before shoulders recorded it has no such keys)."""
+    if "backend" not in config:
+        return []
+    devices, processes = config["devices"], config["processes"]
+    job = f" x {processes} processes" if processes > 1 else ""
+    return [("trained on", f"{config['backend']}, {devices} device{'s' if devices > 1 else ''}{job}, {config['precision']}")]
 
 
 def _data_rows(data: dict, bad: list[dict]) -> list[tuple[str, str]]:

