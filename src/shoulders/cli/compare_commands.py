@@ -26,7 +26,7 @@ def compare(
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy (0..N-1); N > 1 gives mean ± sd.")] = 1,
     sizes: Annotated[str | None, typer.Option(help="Data-efficiency curve: training images (or texts) per class, e.g. 50,200,all.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(help="The global batch: split evenly over every device of the run.")] = 32,
     epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (scratch trains epochs-head + epochs-finetune).")] = DEFAULT_EPOCHS_HEAD,
     epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2.")] = DEFAULT_EPOCHS_FINETUNE,
     patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = DEFAULT_PATIENCE,

@@ -37,7 +37,7 @@ def train(
     weights: Annotated[str, typer.Option(help="'imagenet' or a local weights file (.pth for EfficientNet-Lite, .h5 for keras.applications).")] = "imagenet",
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's).")] = None,
     crop_fraction: Annotated[float | None, typer.Option(help="Centre crop of the short side before resizing (default: the backbone's own, e.g. 0.875).")] = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(help="The global batch: split evenly over every device of the run.")] = 32,
     epochs_head: Annotated[int, typer.Option(help="Max epochs of phase 1 (head only).")] = DEFAULT_EPOCHS_HEAD,
     epochs_finetune: Annotated[int, typer.Option(help="Max epochs of phase 2 (top blocks unfrozen).")] = DEFAULT_EPOCHS_FINETUNE,
     patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better val loss.")] = DEFAULT_PATIENCE,
