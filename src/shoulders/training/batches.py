@@ -38,8 +38,16 @@ class ArrayBatches(keras.utils.PyDataset):
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         if self.compute.distributed and len(rows) < self.batch_size:
             rows = np.concatenate([rows, np.resize(self._order, self.batch_size - len(rows))])
-        rows = np.sort(self.compute.shard(rows))
+        rows = self.compute.shard(self._in_device_order(rows))
         return np.asarray(self.x[rows]), self.y[rows]
+
+    def _in_device_order(self, rows: np.ndarray) -> np.ndarray:
+        """Rows sorted (for memmap locality) within each device's share of the batch, so the global batch
+        is the same array whether its devices sit in one process or in several (augmentation and dropout
+        draw their randomness per row position)."""
+        if not self.compute.distributed:
+            return np.sort(rows)
+        return np.concatenate([np.sort(share) for share in np.split(rows, self.compute.total_devices)])
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

@@ -164,6 +164,8 @@ class FineTuner:
             phase1, phase2 = self.fine_tune()
         train_seconds = time.perf_counter() - train_started
         self.model = self.compute.portable(self.model)  # float32, one device: what is scored, saved and exported
+        if self.compute.precision != "float32":
+            self.features = None  # bfloat16 features are not the saved float32 model's: score the model itself
         self.compute.check_same_weights(self.model)
         metrics, test_probabilities = self.evaluate()
         metrics.update(
