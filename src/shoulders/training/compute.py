@@ -245,7 +245,7 @@ def start(precision: str, devices: int | str | None, cluster: Cluster, task: str
         )
     local = jax.local_devices()
     platform = local[0].platform
-    count = _device_count(devices, len(local), platform)
+    count = _device_count(1 if devices is None and task != "image" else devices, len(local), platform)
     processes = jax.process_count()
     if task != "image" and count * processes > 1:
         raise ComputeError("the text task trains on one device for now: pass --devices 1 (and one process)")
