@@ -120,14 +120,14 @@ class Compute:
         if self.plain:
             yield
             return
-        with _policy(self.precision), _distribution(self.distribution()):
+        with _keras_settings(self.precision, self.distribution()):
             yield
 
     @staticmethod
     @contextmanager
     def local() -> Iterator[None]:
         """float32 on one device inside a distributed run's scope (a head on cached features)."""
-        with _policy("float32"), _distribution(None):
+        with _keras_settings("float32", None):
             yield
 
     def check_batch(self, batch_size: int) -> None:
@@ -189,23 +189,16 @@ def weights_digest(model: keras.Model) -> str:
 
 
 @contextmanager
-def _policy(name: str) -> Iterator[None]:
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-@contextmanager
-def _distribution(distribution: keras.distribution.Distribution | None) -> Iterator[None]:
-    previous = keras.distribution.distribution()
+def _keras_settings(policy: str, distribution: keras.distribution.Distribution | None) -> Iterator[None]:
+    """Keras' global dtype policy and distribution for the block, both restored after."""
+    previous = keras.config.dtype_policy(), keras.distribution.distribution()
+    keras.config.set_dtype_policy(policy)
     keras.distribution.set_distribution(distribution)
     try:
         yield
     finally:
-        keras.distribution.set_distribution(previous)
+        keras.config.set_dtype_policy(previous[0])
+        keras.distribution.set_distribution(previous[1])
 
 
 def _float32(config):
