@@ -32,7 +32,7 @@ def tiny_run(base: Path):
 
 
 def exported_run(base: Path):
-    """The tiny run with SavedModel (through the CLI), TFLite float16 and TFLite int8 exports."""
+    """The tiny run with SavedModel and ONNX (through the CLI), TFLite float16 and TFLite int8 exports."""
     from shoulders.export import export_run, read_manifest
 
     run = tiny_run(base)
@@ -44,6 +44,9 @@ def exported_run(base: Path):
     for quantize in ("float16", "int8"):
         if f"tflite_{quantize}" not in exports:
             export_run(run, "tflite", quantize)
+    if "onnx" not in exports:
+        result = cli().invoke(app_with_commands(), ["export", str(run.path), "--format", "onnx"])
+        assert result.exit_code == 0, result.output
     return run
 
 

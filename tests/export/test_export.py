@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,12 +24,30 @@ def test_every_format_is_registered_with_its_quantizations():
     assert FORMATS["tflite"].quantizations == ("none", "float16", "dynamic", "int8")
 
 
-@pytest.mark.skipif(not FORMATS["onnx"].missing(), reason="an ONNX converter is installed")
-def test_onnx_without_a_converter_names_the_missing_package(trained_run):
-    with pytest.raises(ExportUnavailableError, match="tf2onnx"):
+def test_onnx_without_its_extra_names_the_extra_to_install(trained_run, monkeypatch):
+    from shoulders.export import exporting
+
+    find_spec = exporting.importlib.util.find_spec
+    monkeypatch.setattr(exporting.importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else find_spec(name))
+    with pytest.raises(ExportUnavailableError, match=r"tf2onnx.*pip install 'shoulders\[onnx\]'"):
         export_run(trained_run, "onnx")
     result = cli().invoke(app_with_commands(), ["export", str(trained_run.path), "--format", "onnx"])
-    assert result.exit_code == 2 and "tf2onnx" in result.output and "not available" in result.output
+    assert result.exit_code == 2 and "shoulders[onnx]" in result.output and "not available" in result.output
+
+
+def test_onnx_export_is_verified_with_onnxruntime_and_answers_like_keras(exported):
+    """The CLI's export (tiny_runs.exported_run), then onnxruntime on fresh pixels, against the Keras model."""
+    import onnxruntime
+
+    entry = read_manifest(exported.path)["exports"]["onnx"]
+    assert entry["inputs"] == {"pixels": [[None, 32, 32, 3], "float32"]} and entry["outputs"] == {"probabilities": [[None, 3], "float32"]}
+    result = entry["verification"]["pixels"]
+    assert result["passed"] and result["test_images"] == len(exported.arrays("reference/test.npz")["labels"])
+    assert result["accuracy_drop"] <= 0.01 and result["max_probability_difference"] < 1e-4 and result["top1_agreement"] == 1.0
+    session = onnxruntime.InferenceSession(str(exported.path / entry["path"]), providers=["CPUExecutionProvider"])
+    pixels = np.random.default_rng(3).uniform(0, 255, (5, 32, 32, 3)).astype(np.float32)
+    (probabilities,) = session.run(["probabilities"], {"pixels": pixels})
+    np.testing.assert_allclose(probabilities, exported.predict(pixels), atol=1e-5)
 
 
 def test_unknown_quantization_is_refused_before_any_work(trained_run):
@@ -54,6 +73,26 @@ def test_savedmodel_serves_both_signatures_like_the_keras_model(exported, tmp_pa
     assert (run.path / "exports" / "savedmodel" / "assets" / "classes.txt").read_text().split() == run.classes
     printed = (tmp_path_factory.getbasetemp() / "export-cli-output.txt").read_text()
     assert "serving_default" in printed and "serve_bytes" in printed and "pixels" in printed and "probabilities" in printed
+
+
+def test_saved_model_cli_lists_the_signatures_the_readme_names_for_a_java_service(exported):
+    import re
+    import subprocess
+    import sys
+
+    cli_path = Path(sys.executable).with_name("saved_model_cli")
+    shown = subprocess.run([str(cli_path), "show", "--dir", str(exported.path / "exports" / "savedmodel"), "--all"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    signatures = dict(re.findall(r"signature_def\['(\w+)'\]:(.*?)Method name", shown.stdout, re.S))
+    tensors = {name: re.findall(r"(inputs|outputs)\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: ([^\n]+)", body)
+               for name, body in signatures.items()}
+    assert sorted(tensors["serving_default"]) == [
+        ("inputs", "pixels", "DT_FLOAT", "(-1, 32, 32, 3)"), ("outputs", "classes", "DT_INT64", "(-1)"),
+        ("outputs", "probabilities", "DT_FLOAT", "(-1, 3)")]
+    assert sorted(tensors["serve_bytes"]) == [
+        ("inputs", "images", "DT_STRING", "(-1)"), ("outputs", "classes", "DT_INT64", "(-1)"),
+        ("outputs", "labels", "DT_STRING", "(-1)"), ("outputs", "probabilities", "DT_FLOAT", "(-1, 3)")]
 
 
 def test_keras_copy_of_an_image_run_reloads_safely_and_matches(trained_run):

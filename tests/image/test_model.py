@@ -1,8 +1,15 @@
 """The model's structure is the recipe's: preprocessing inside, frozen statistics, pooled head, logits."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
+from inference_check import measure, old_way_classifier
+from processes import jax_env
 
 from shoulders.config import Augmentation
 from shoulders.training.doctor import model_findings
@@ -26,6 +33,35 @@ def test_backbone_stays_in_inference_mode_even_when_training():
     model = build_classifier("efficientnet_lite0", 2, image_size=SIZE, weights="imagenet", dropout=0.0)
     x = np.random.default_rng(1).uniform(0, 255, (4, SIZE, SIZE, 3)).astype("float32")
     np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_backbone_runs_in_inference_mode_under_fit_on_tensorflow():
+    """Stochastic depth inside EfficientNetV2: off in what fit() runs, and BatchNorm statistics never move."""
+    built_old_way, built = measure(old_way=True), measure(old_way=False)
+    assert built["dropout_layers"] > 0 and built_old_way["output_gap"] > 1e-4  # the check can fail: it did, before
+    assert (built["output_gap"], built["loss_gap"], built["statistics_moved"]) == (0.0, 0.0, 0.0), built
+
+
+@pytest.mark.slow
+def test_frozen_backbone_runs_in_inference_mode_under_fit_on_jax():
+    script = Path(__file__).with_name("inference_check.py")
+    done = subprocess.run([sys.executable, str(script), "new"], env=jax_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = json.loads(done.stdout.splitlines()[-1])
+    assert built["dropout_layers"] > 0
+    assert (built["output_gap"], built["loss_gap"], built["statistics_moved"]) == (0.0, 0.0, 0.0), built
+
+
+def test_doctor_fails_a_model_whose_backbone_dropout_runs_under_fit(tmp_path):
+    """The config says training=False, yet fit() would run the backbone's stochastic depth: doctor
+    checks what runs."""
+    model = old_way_classifier()
+    node_training = [node.arguments.kwargs.get("training") for node in model.layers[2]._inbound_nodes]
+    assert node_training == [False]
+    model.save(tmp_path / "old.keras")
+    findings = {f.check: f for f in model_findings(keras.saving.load_model(tmp_path / "old.keras", safe_mode=True))}
+    assert not findings["inference mode"].ok and "differs from inference" in findings["inference mode"].explanation
+    assert findings["preprocessing"].ok and findings["BatchNorm frozen"].ok
 
 
 def test_saved_model_keeps_training_false_and_passes_doctor(tmp_path):

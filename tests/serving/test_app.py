@@ -98,7 +98,7 @@ def test_api_key_is_checked_on_every_predict_route(client):
     assert client.get("/healthz").status_code == 200  # not a predict route
 
 
-@pytest.mark.parametrize("format", ["savedmodel", "tflite"])
+@pytest.mark.parametrize("format", ["savedmodel", "tflite", "onnx"])
 def test_exported_formats_serve_the_same_answers(exported, format):
     keras_predict = load_predictor(exported, "keras")
     images = np.stack([pixels(colour, (32, 32)) for colour in ((200, 30, 30), (30, 180, 40), (30, 40, 200))])

@@ -54,7 +54,7 @@ def _config(run: Path) -> dict:
     return {key: config[key] for key in ("backend", "devices", "processes", "precision")}
 
 
-def _start_job(folder: Path, out: Path, tmp_path: Path, extra: list[str] = ()) -> list[subprocess.Popen]:
+def _start_job(folder: Path, out: Path, tmp_path: Path, extra: list[str] = (), **env: str) -> list[subprocess.Popen]:
     """Two `shoulders train` processes of one job on 127.0.0.1, one CPU device each."""
     port = free_port()
     processes = []
@@ -65,7 +65,7 @@ def _start_job(folder: Path, out: Path, tmp_path: Path, extra: list[str] = ()) -
                    "--cache-dir", str(tmp_path / "cache"), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                    "--process-id", str(index), *extra]
         log = open(tmp_path / f"process{index}.log", "w")
-        processes.append(subprocess.Popen(command, env=jax_env(1, TMPDIR=str(scratch)), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+        processes.append(subprocess.Popen(command, env=jax_env(1, TMPDIR=str(scratch), **env), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
     return processes
 
 
@@ -100,17 +100,19 @@ def test_two_devices_split_every_batch_and_two_processes_train_the_same_model(co
 
 @pytest.mark.slow
 def test_a_killed_process_makes_the_other_exit_with_a_message_within_a_minute(colour_folder, tmp_path):
+    """Killed as soon as both have joined the job (the heartbeat shortened to 10 s to keep the test short)."""
     job = tmp_path / "job"
-    processes = _start_job(colour_folder, job, tmp_path, ["--epochs-head", "1000", "--patience", "1000"])
-    epochs = job / ".state" / "epochs.jsonl"
+    processes = _start_job(colour_folder, job, tmp_path, ["--epochs-head", "1000", "--patience", "1000"],
+                           SHOULDERS_HEARTBEAT_SECONDS="10")
+    logs = [tmp_path / f"process{index}.log" for index in (0, 1)]
     deadline = time.time() + 600
-    while not (epochs.exists() and epochs.read_text().strip()):
-        assert time.time() < deadline and all(process.poll() is None for process in processes), "the job never trained"
-        time.sleep(0.5)
+    while not all("Training on jax" in log.read_text() for log in logs):
+        assert time.time() < deadline and all(process.poll() is None for process in processes), "the job never started"
+        time.sleep(0.2)
     processes[1].send_signal(signal.SIGKILL)
     killed = time.time()
     code = processes[0].wait(timeout=120)
     waited = time.time() - killed
-    log = (tmp_path / "process0.log").read_text()
+    log = logs[0].read_text()
     assert code != 0 and waited < 60, (code, waited, log[-2000:])
     assert "another task died" in log or "heartbeat" in log.lower(), log[-2000:]

@@ -23,6 +23,7 @@ from shoulders.backbones.models import (
     feature_extractor,
     image_shape,
     imagenet_classifier,
+    inference_only,
     preprocessing_layer,
     weights_sha256,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "image_shape",
     "imagenet_class_names",
     "imagenet_classifier",
+    "inference_only",
     "names",
     "offline_names",
     "preprocessing_layer",

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import keras
 
-from shoulders.backbones.preprocessing import PixelNormalization
+from shoulders.backbones.preprocessing import normalization
 from shoulders.backbones.registry import BackboneSpec, get, offline_names
 from shoulders.backbones.weights import PRETRAINED, WeightsNotFoundError, WeightsUnavailableError, looks_like_download_failure
 from shoulders.errors import ShouldersError
@@ -38,9 +38,10 @@ def image_shape(spec: BackboneSpec, image_size: int | None) -> tuple[int, int, i
     return (size, size, 3)
 
 
-def preprocessing_layer(spec: BackboneSpec) -> PixelNormalization:
+def preprocessing_layer(spec: BackboneSpec) -> keras.layers.Layer:
+    """The backbone's input contract as one of Keras' own layers, named ``<backbone>_preprocessing``."""
     contract = spec.preprocessing
-    return PixelNormalization(contract.mean, contract.std, contract.reverse_channels, name=f"{spec.name}_preprocessing")
+    return normalization(contract.mean, contract.std, contract.reverse_channels, name=f"{spec.name}_preprocessing")
 
 
 def body(name: str, image_size: int | None = None, weights: str | os.PathLike | None = "imagenet") -> keras.Model:
@@ -75,6 +76,30 @@ def _explaining_failed_downloads(spec: BackboneSpec, weights: str | os.PathLike 
         raise
 
 
+# Layers whose output is random under training=True; GaussianNoise's amount is ``stddev``.
+_RANDOM_IN_TRAINING = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+
+
+def inference_only(backbone: keras.Model) -> keras.Model:
+    """Switch off every dropout, noise and stochastic-depth layer inside ``backbone`` (rates set to 0,
+    which their saved configs keep), so a frozen backbone computes exactly what it does in inference.
+
+    Calling it with ``training=False`` is not enough: Keras' Functional model hands the outer call's
+    ``training`` to nested models (keras-team/keras#20285), so under ``fit()`` the backbone runs in
+    training mode. BatchNorm is safe there because its layers stay non-trainable; dropout is not.
+    """
+    for layer in backbone._flatten_layers(include_self=False):
+        if isinstance(layer, _RANDOM_IN_TRAINING):
+            layer.rate = 0.0
+        elif isinstance(layer, keras.layers.GaussianNoise):
+            layer.stddev = 0.0
+        for attribute in ("drop_path_rate", "dropout", "_dropout"):  # stochastic depth; keras-hub's and
+            stored = not isinstance(getattr(type(layer), attribute, None), property)  # MultiHeadAttention's configs
+            if stored and isinstance(getattr(layer, attribute, None), float):
+                setattr(layer, attribute, 0.0)
+    return backbone
+
+
 def raw_pixel_input(shape: tuple[int, int, int]) -> keras.KerasTensor:
     return keras.Input(shape=shape, name="pixels")  # float32 RGB 0..255; uint8 arrays are cast
 
@@ -84,7 +109,7 @@ def feature_extractor(name: str, image_size: int | None = None, weights: str | o
     spec = get(name)
     inputs = raw_pixel_input(image_shape(spec, image_size))
     x = preprocessing_layer(spec)(inputs)
-    x = body(name, image_size, weights)(x, training=False)
+    x = inference_only(body(name, image_size, weights))(x, training=False)
     outputs = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, outputs, name=f"{name}_features")
 

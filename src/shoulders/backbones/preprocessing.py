@@ -1,7 +1,10 @@
-"""The preprocessing contract of a backbone, as one serializable Keras layer.
+"""The preprocessing contract of a backbone, as one of Keras' own layers inside the model.
 
 Baking the contract into the model makes a wrong input range impossible: every shoulders model takes
-raw RGB pixels in 0..255. It is a real layer (not a Lambda) so models load with ``safe_mode=True``.
+raw RGB pixels in 0..255. The layer is Keras' own (`Rescaling`, or a frozen 1x1 `Conv2D` where the
+channels are also reordered), so a saved model loads with ``keras.saving.load_model(path,
+safe_mode=True)`` where only Keras is installed. `PixelNormalization` stays registered for models
+saved before (it needs shoulders to load).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 from shoulders.errors import ShouldersError
@@ -60,6 +64,25 @@ class PixelNormalization(keras.layers.Layer):
             "std": self.std,
             "reverse_channels": self.reverse_channels,
         }
+
+
+def normalization(mean: Sequence[float], std: Sequence[float], reverse_channels: bool, name: str) -> keras.layers.Layer:
+    """``(x[..., order] - mean) / std`` as one built-in layer: `Rescaling` with per-channel scale and
+    offset, or, when the channels are reversed (RGB in, BGR for Caffe-style backbones), a frozen 1x1
+    `Conv2D` whose kernel is the permutation scaled by 1/std and whose bias is -mean/std."""
+    if any(value == 0 for value in std):
+        raise PreprocessingError(f"preprocessing std must be non-zero. Received: {list(std)}")
+    scale = 1.0 / np.broadcast_to(np.asarray(std, np.float64), (3,))
+    offset = -np.broadcast_to(np.asarray(mean, np.float64), (3,)) * scale
+    if not reverse_channels:
+        return keras.layers.Rescaling(scale=scale.tolist(), offset=offset.tolist(), name=name)
+    layer = keras.layers.Conv2D(3, 1, name=name, trainable=False)
+    layer.build((None, None, None, 3))
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    for out in range(3):
+        kernel[0, 0, 2 - out, out] = scale[out]  # output channel `out` reads input channel 2 - out (RGB -> BGR)
+    layer.set_weights([kernel, offset.astype(np.float32)])
+    return layer
 
 
 def _as_list(value: float | Sequence[float]) -> list[float]:

@@ -26,7 +26,7 @@ ClassifierLoader = Callable[["str | os.PathLike"], "tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """``(pixels[..., order] - mean) / std`` on raw RGB 0..255; see `PixelNormalization`."""
+    """``(pixels[..., order] - mean) / std`` on raw RGB 0..255; see `preprocessing.normalization`."""
 
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)

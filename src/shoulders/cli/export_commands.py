@@ -50,8 +50,9 @@ def print_entry(run_path: Path, entry: dict) -> None:
         inputs = ", ".join(f"{key}: {spec}" for key, spec in signature["inputs"].items())
         outputs = ", ".join(f"{key}: {spec}" for key, spec in signature["outputs"].items())
         out.print(f"signature [bold]{name}[/]: inputs {inputs} -> outputs {outputs}")
-    if entry.get("custom_layers"):
-        out.print(f"loads with keras.saving.load_model(safe_mode=True) once these are registered: {', '.join(entry['custom_layers'])}")
+    if "requires" in entry:
+        needs = " and ".join(["keras", "a backend", *entry["requires"]])
+        out.print(f"loads with keras.saving.load_model(path, safe_mode=True) where {needs} are installed")
     if "tokenizer" in entry:
         out.print(f"tokenizer: {run_path / entry['tokenizer']}")
     if "note" in entry:

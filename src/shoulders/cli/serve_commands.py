@@ -21,7 +21,7 @@ def serve(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network (set an --api-key).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    format: Annotated[str, typer.Option("--format", help="keras, savedmodel or tflite (exports must exist and have passed verification).")] = "keras",
+    format: Annotated[str, typer.Option("--format", help="keras, savedmodel, tflite or onnx (exports must exist and have passed verification).")] = "keras",
     quantize: Annotated[str | None, typer.Option(help="Which TFLite export (default: the most precise one present).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Micro-batching: most images in one forward pass (1 turns batching off).")] = 16,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Micro-batching: longest wait for more requests after the first.")] = 5.0,

@@ -50,6 +50,7 @@ class ExportFormat:
     requires: tuple[str, ...]
     write: Callable[[Run, str, verify.Reference, Path], dict]
     text_quantizations: tuple[str, ...] = ("none",)
+    extra: str | None = None  # the shoulders extra that installs what it requires
 
     def missing(self) -> list[str]:
         return [package for package in self.requires if importlib.util.find_spec(package) is None]
@@ -70,7 +71,7 @@ def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none"
     if missing := spec.missing():
         raise ExportUnavailableError(
             f"{format}: not available: it needs the package(s) {', '.join(missing)}, which are not installed. "
-            f"Install them (pip install {' '.join(missing)}) or export as savedmodel or tflite."
+            f"Install them ({_install_hint(spec, missing)}) or export as savedmodel or tflite."
         )
     exports = run.path / layout.EXPORTS
     exports.mkdir(exist_ok=True)
@@ -81,6 +82,10 @@ def export_run(run: Run | str | os.PathLike, format: str, quantize: str = "none"
     for name, result in entry["verification"].items():
         verify.check(f"{format} ({quantize}) {name}", result)
     return entry
+
+
+def _install_hint(spec: ExportFormat, missing: list[str]) -> str:
+    return f"pip install 'shoulders[{spec.extra}]'" if spec.extra else f"pip install {' '.join(missing)}"
 
 
 def read_manifest(run_path: str | os.PathLike) -> dict:
@@ -159,8 +164,8 @@ def _copy_tokenizer(run: Run, exports: Path) -> Path:
 
 
 def _custom_layers(model) -> list[str]:
-    """Registered names of the layers inside ``model`` that Keras itself does not provide: the
-    packages that must be imported before ``keras.saving.load_model(..., safe_mode=True)``."""
+    """Registered names of the layers inside ``model`` that Keras itself does not provide (keras-hub's
+    encoder layers in a text model; shoulders' own in a model saved before version 0.3)."""
     import keras
 
     names, stack = set(), list(model.layers)
@@ -171,6 +176,13 @@ def _custom_layers(model) -> list[str]:
         if isinstance(layer, keras.Model):
             stack.extend(layer.layers)
     return sorted(names)
+
+
+def _requires(custom_layers: list[str]) -> list[str]:
+    """The pip packages ``keras.saving.load_model(path, safe_mode=True)`` needs beside Keras and a backend.
+    Keras imports keras-hub's layers by itself once keras-hub is installed."""
+    packages = {"keras_hub": "keras-hub", "shoulders": "shoulders"}
+    return sorted({packages.get(name.split(">")[0], name.split(">")[0]) for name in custom_layers})
 
 
 def _write_keras(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
@@ -189,7 +201,8 @@ def _write_keras(run: Run, quantize: str, ref: verify.Reference, exports: Path) 
             inputs = np.asarray(inputs, np.float32)  # pixels
         return softmax(np.asarray(model.predict_on_batch(inputs)))
 
-    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "custom_layers": _custom_layers(model)}
+    custom = _custom_layers(model)
+    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "custom_layers": custom, "requires": _requires(custom)}
     predict = forward
     if run.task == "text":
         tokenizer = _copy_tokenizer(run, exports)
@@ -278,10 +291,21 @@ def _write_tflite(run: Run, quantize: str, ref: verify.Reference, exports: Path)
 
 
 def _write_onnx(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
-    raise ExportUnavailableError(
-        "onnx: tf2onnx is installed but this version of shoulders has no verified ONNX path yet; "
-        "export as savedmodel and convert with `python -m tf2onnx.convert --saved-model RUN/exports/savedmodel`."
-    )
+    """tf2onnx from the Keras model called with training=False; verified with onnxruntime."""
+    from shoulders.export.onnx import OnnxModel, convert
+
+    target = exports / "model.onnx"
+    described = _replace(lambda path: convert(run.model, run.image_size if run.task == "image" else None, path), target)
+    model = OnnxModel(target)
+    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), **described}
+    if run.task == "text":
+        tokenizer = _copy_tokenizer(run, exports)
+        probabilities = verify.batched(_tokenized(model, tokenizer, run), ref.inputs)
+        entry.update(tokenizer=str(tokenizer.relative_to(exports.parent)), note=TOKENS_NOTE)
+        entry["verification"] = {"tokens": verify.compare(target.name, probabilities, ref, verify.FLOAT_TOLERANCE)}
+    else:
+        entry["verification"] = {"pixels": verify.compare(target.name, verify.batched(model, ref.inputs), ref, verify.FLOAT_TOLERANCE)}
+    return entry
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -291,5 +315,5 @@ FORMATS: dict[str, ExportFormat] = {
         "tflite", ("none", "float16", "dynamic", "int8"), ("tensorflow", "ai_edge_litert"), _write_tflite,
         text_quantizations=("none", "float16", "dynamic"),
     ),
-    "onnx": ExportFormat("onnx", ("none",), ("tf2onnx", "onnxruntime"), _write_onnx),
+    "onnx": ExportFormat("onnx", ("none",), ("tensorflow", "tf2onnx", "onnxruntime"), _write_onnx, extra="onnx"),
 }

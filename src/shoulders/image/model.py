@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import keras
 
-from shoulders.backbones import body, get, image_shape, preprocessing_layer
+from shoulders.backbones import body, get, image_shape, inference_only, preprocessing_layer
 from shoulders.backbones.models import raw_pixel_input
 from shoulders.config import Augmentation
 from shoulders.training.model import AUGMENTATION_LAYER, POOL_LAYER, check_class_count
@@ -50,8 +50,9 @@ def build_classifier(
 ) -> keras.Model:
     """The recipe's model, backbone frozen. Returns logits; train with a ``from_logits=True`` loss.
 
-    The backbone is called with ``training=False`` always, so its BatchNorm layers use their
-    ImageNet statistics in both phases (the BatchNorm trap of the Keras fine-tuning guide).
+    The backbone runs in inference mode in both phases: its BatchNorm layers use their ImageNet
+    statistics (the BatchNorm trap of the Keras fine-tuning guide; they are never trainable) and its
+    dropout and stochastic depth are off (`backbones.inference_only`), also under ``fit()``.
     ``options`` (or the same fields as keywords: ``image_size``, ``weights``, ``augmentation``,
     ``dropout``, ``seed``, ``frozen_statistics``) shape the rest. ``backbone_body``: an already built
     ``backbones.body(backbone, image_size, weights)`` (built while the data decodes).
@@ -66,7 +67,7 @@ def build_classifier(
     x = preprocessing_layer(spec)(x)
     backbone_model = backbone_body if backbone_body is not None else body(backbone, options.image_size, options.weights)
     backbone_model.trainable = False
-    x = backbone_model(x, training=False) if options.frozen_statistics else backbone_model(x)
+    x = inference_only(backbone_model)(x, training=False) if options.frozen_statistics else backbone_model(x)
     x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
     x = keras.layers.Dropout(options.dropout, seed=options.seed, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)  # float32 logits under mixed precision

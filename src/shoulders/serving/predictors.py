@@ -1,9 +1,9 @@
-"""The three model forms the server can run, behind one call: a batch of inputs -> probabilities.
+"""The four model forms the server can run, behind one call: a batch of inputs -> probabilities.
 
 Image runs take uint8 pixels (N, H, W, 3); text runs take texts (N,) as an object array, tokenized
 with the run's tokenizer.json (the file every text export carries a copy of). The ``keras`` form runs
 through Keras' own compiled predict step, so it serves on any Keras backend (JAX included) without
-TensorFlow; the ``savedmodel`` and ``tflite`` forms need TensorFlow.
+TensorFlow; the ``savedmodel`` and ``tflite`` forms need TensorFlow, the ``onnx`` form onnxruntime.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shoulders.runs.reader import Run
 from shoulders.serving.errors import ExportMissingError, ServeConfigError
 
 Predict = Callable[[np.ndarray], np.ndarray]
-SERVE_FORMATS = ("keras", "savedmodel", "tflite")
+SERVE_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 TFLITE_PREFERENCE = ("none", "float16", "dynamic", "int8")
 FOLDED_TOLERANCE = 1e-4  # largest probability difference at which the folded form counts as the same model
 
@@ -36,6 +36,8 @@ def load_predictor(run: Run, format: str = "keras", quantize: str | None = None)
         predict = _keras(run)
     elif format == "savedmodel":
         predict = _savedmodel(run)
+    elif format == "onnx":
+        predict = _onnx(run)
     else:
         predict = _tflite(run, quantize)
     predict(np.zeros((1, run.image_size, run.image_size, 3), np.uint8))  # trace/allocate before the first request
@@ -48,6 +50,8 @@ def _texts(run: Run, format: str, quantize: str | None) -> Predict:
         forward = _compiled(_with_softmax(run.model.input, run.model.output))
     elif format == "savedmodel":
         forward = _savedmodel_tokens(run)
+    elif format == "onnx":
+        forward = _onnx(run)
     else:
         forward = _tflite(run, quantize)
     tokenizer = run.tokenizer
@@ -146,3 +150,10 @@ def _tflite(run: Run, quantize: str | None) -> Predict:
     key = "tflite" if choices[0] == "none" else f"tflite_{choices[0]}"
     entry = _verified_export(run, key, f"tflite --quantize {choices[0]}")
     return TFLiteModel(run.path / entry["path"], threads=os.cpu_count())
+
+
+def _onnx(run: Run) -> Predict:
+    from shoulders.export.onnx import OnnxModel
+
+    entry = _verified_export(run, "onnx", "onnx")
+    return OnnxModel(run.path / entry["path"], threads=os.cpu_count())

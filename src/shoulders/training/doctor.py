@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from shoulders.backbones import MaskedMeanPooling, PixelNormalization
 from shoulders.errors import ShouldersError
@@ -83,32 +84,65 @@ def _nested_backbone(model: keras.Model) -> keras.Model | None:
 
 def _preprocessing_inside(model: keras.Model, backbone: keras.Model) -> Finding:
     names = [layer.name for layer in model.layers]
-    normalizers = [layer for layer in model.layers if isinstance(layer, PixelNormalization)]
+    normalizers = [layer for layer in model.layers if _is_normalization(layer)]
     ok = bool(normalizers) and names.index(normalizers[0].name) < names.index(backbone.name)
-    contract = f"mean {normalizers[0].mean}, std {normalizers[0].std}" if normalizers else ""
     return _finding(
         "preprocessing",
         ok,
-        f"the backbone's input contract is baked in ({contract}): callers send raw 0..255 pixels.",
+        f"the backbone's input contract is baked in ({_contract(normalizers[0]) if normalizers else ''}): callers send raw 0..255 pixels.",
         "no preprocessing layer before the backbone: every caller must normalise pixels exactly as the backbone "
         "was trained, and a wrong range trains fine while silently losing 10-20 points. Bake it into the model.",
     )
 
 
+def _is_normalization(layer: keras.layers.Layer) -> bool:
+    """Rescaling, or the frozen 1x1 convolution that also reorders channels, or the older custom layer."""
+    return isinstance(layer, (keras.layers.Rescaling, PixelNormalization)) or (
+        isinstance(layer, keras.layers.Conv2D) and layer.name.endswith("_preprocessing")
+    )
+
+
+def _contract(layer: keras.layers.Layer) -> str:
+    if isinstance(layer, PixelNormalization):
+        return f"mean {layer.mean}, std {layer.std}"
+    if isinstance(layer, keras.layers.Rescaling):
+        return f"scale {layer.scale}, offset {layer.offset}"
+    return "a frozen 1x1 convolution: RGB to BGR, then the mean subtracted"
+
+
 def _inference_mode(model: keras.Model, backbone: keras.Model) -> Finding:
-    training = [node.arguments.kwargs.get("training") for node in backbone._inbound_nodes if node.arguments]
+    """What runs, not what the config says: under ``fit()`` the backbone is called with training=True
+    whatever its node says (keras-team/keras#20285), so compare that with inference on one input."""
+    inputs = _probe_inputs(backbone)
+    inference = keras.ops.convert_to_numpy(backbone(inputs, training=False))
+    in_training = [keras.ops.convert_to_numpy(backbone(inputs, training=True)) for _ in range(2)]
+    difference = max(float(np.max(np.abs(output - inference))) for output in in_training)
     good = (
-        "the encoder is called with training=False: its outputs are deterministic, so phase 1 can cache them."
+        "under fit() the encoder computes exactly what it computes in inference (its dropout is off): its outputs "
+        "are deterministic, so phase 1 can cache them."
         if is_text_model(model)
-        else "the backbone is called with training=False: BatchNorm keeps its ImageNet statistics."
+        else "under fit() the backbone computes exactly what it computes in inference: BatchNorm keeps its ImageNet "
+        "statistics and no dropout or stochastic depth runs inside it."
     )
     return _finding(
         "inference mode",
-        bool(training) and all(value is False for value in training),
+        difference <= 1e-5,
         good,
-        "the backbone is not called with training=False: once unfrozen, its BatchNorm layers would update their "
-        "statistics from small batches of your data and wreck the pretrained features (the Keras 'BatchNorm trap').",
+        f"called as fit() calls it (training=True) the backbone's output differs from inference by up to {difference:.3g}: "
+        "its BatchNorm layers update their statistics from small batches of your data (the Keras 'BatchNorm trap'), "
+        "or dropout/stochastic depth inside it runs while it should be a fixed feature extractor. Calling it with "
+        "training=False is not enough inside a Functional model: freeze its BatchNorm layers and set its dropout rates to 0.",
     )
+
+
+def _probe_inputs(backbone: keras.Model):
+    """A small random input of the backbone's own shape: pixels already normalised, or token ids."""
+    rng = np.random.default_rng(0)
+    if isinstance(backbone.input, dict):
+        ids = rng.integers(1, 100, size=(2, 8)).astype("int32")
+        return {name: (ids if name == "token_ids" else np.ones_like(ids)) for name in backbone.input}
+    shape = [2] + [dimension or 32 for dimension in backbone.input.shape[1:]]
+    return rng.normal(size=shape).astype("float32")
 
 
 def _batchnorm_frozen(model: keras.Model) -> Finding:
@@ -134,13 +168,19 @@ def _pooling_head(model: keras.Model) -> Finding:
 
 
 def _masked_pooling(model: keras.Model) -> Finding:
+    pooled = [layer for layer in model.layers if isinstance(layer, (MaskedMeanPooling, keras.layers.GlobalAveragePooling1D))]
+    masked = any(isinstance(layer, MaskedMeanPooling) or _mask_given(layer) for layer in pooled)
     return _finding(
         "pooling head",
-        any(isinstance(layer, MaskedMeanPooling) for layer in model.layers),
+        masked,
         "masked mean pooling over the tokens: padding never dilutes a short text.",
         "no masked mean pooling after the encoder: averaging padding tokens (or using only [CLS] of an encoder not "
         "trained for it) changes a text's features with the batch's padding. Pool with the padding mask.",
     )
+
+
+def _mask_given(layer: keras.layers.Layer) -> bool:
+    return any(node.arguments and node.arguments.kwargs.get("mask") is not None for node in layer._inbound_nodes)
 
 
 def _logits_output(model: keras.Model) -> Finding:

@@ -185,6 +185,7 @@ class FineTuner:
         )
         for name, arrays in self.inputs.reference(test_probabilities).items():
             self.folder.write_arrays(name, arrays)
+        phases.plain_compile(self.model)
         self.folder.finish(self.model, phase1.history + phase2.history, metrics)
         return self.folder.path
 

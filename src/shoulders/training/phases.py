@@ -90,5 +90,15 @@ def compile_model(model: keras.Model, learning_rate: float, multipliers: dict[st
     record_compile(model)
 
 
+def plain_compile(model: keras.Model) -> None:
+    """Recompile with Keras' own Adam at the last learning rate, so the saved ``model.keras`` names only
+    Keras classes and loads where shoulders is not installed (the layer-wise factors are in metrics.json)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or type(optimizer) is keras.optimizers.Adam:
+        return
+    learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    compile_model(model, learning_rate)
+
+
 def trainable_params(model: keras.Model) -> int:
     return int(sum(math.prod(v.shape) for v in model.trainable_weights))
