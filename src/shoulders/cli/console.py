@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shoulders.errors import ShouldersError
 
@@ -34,7 +35,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ShouldersError as error:
-            stderr_console().print(f"[red]error:[/] {error}")
+            stderr_console().print(f"[red]error:[/] {escape(str(error))}")  # [brackets] in it are text, not markup
             raise typer.Exit(2) from None
 
     return guarded

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shoulders.cli.console import add_command, stderr_console, stdout_console
@@ -38,7 +39,7 @@ def export(
         # open_run: a run folder from an older shoulders first gets the reference files the export verifies on
         entry = export_run(open_run(run_path), format, quantize)
     except ExportVerificationError as error:  # the export was written but must not be deployed: exit 1, not 2
-        console.print(f"[red]export failed verification:[/] {error}")
+        console.print(f"[red]export failed verification:[/] {escape(str(error))}")
         raise typer.Exit(1) from None
     print_entry(run_path, entry)
 
