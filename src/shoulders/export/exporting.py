@@ -165,7 +165,7 @@ def _copy_tokenizer(run: Run, exports: Path) -> Path:
 
 def _custom_layers(model) -> list[str]:
     """Registered names of the layers inside ``model`` that Keras itself does not provide (keras-hub's
-    encoder layers in a text model; shoulders' own in a model saved before version 0.3)."""
+    encoder layers in a text model; shoulders' own in a model saved by an earlier version)."""
     import keras
 
     names, stack = set(), list(model.layers)
