@@ -181,8 +181,7 @@ def _custom_layers(model) -> list[str]:
 def _requires(custom_layers: list[str]) -> list[str]:
     """The pip packages ``keras.saving.load_model(path, safe_mode=True)`` needs beside Keras and a backend.
     Keras imports keras-hub's layers by itself once keras-hub is installed."""
-    packages = {"keras_hub": "keras-hub", "shoulders": "shoulders"}
-    return sorted({packages.get(name.split(">")[0], name.split(">")[0]) for name in custom_layers})
+    return sorted({name.split(">")[0].replace("_", "-") for name in custom_layers})  # keras_hub>X: keras-hub
 
 
 def _write_keras(run: Run, quantize: str, ref: verify.Reference, exports: Path) -> dict:
@@ -278,7 +277,14 @@ def _write_tflite(run: Run, quantize: str, ref: verify.Reference, exports: Path)
     target = exports / ("model.tflite" if quantize == "none" else f"model_{quantize}.tflite")
     _replace(lambda path: {"written": path.write_bytes(convert(savedmodel, quantize, calibration))}, target)
     tolerance = verify.INTEGER_TOLERANCE if quantize in ("dynamic", "int8") else verify.FLOAT_TOLERANCE
-    model = TFLiteModel(target)
+    return _runtime_entry(run, TFLiteModel(target), target, ref, tolerance)
+
+
+def _runtime_entry(run: Run, model: Callable, target: Path, ref: verify.Reference, tolerance: float) -> dict:
+    """The manifest entry of an export run by its own runtime (TFLite, onnxruntime): ``model`` maps pixels,
+    or a text run's token arrays, to probabilities; it is checked on the test split (texts through a
+    copy of the run's tokenizer.json beside the export)."""
+    exports = target.parent
     entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target)}
     if run.task == "text":
         tokenizer = _copy_tokenizer(run, exports)
@@ -296,16 +302,7 @@ def _write_onnx(run: Run, quantize: str, ref: verify.Reference, exports: Path) -
 
     target = exports / "model.onnx"
     described = _replace(lambda path: convert(run.model, run.image_size if run.task == "image" else None, path), target)
-    model = OnnxModel(target)
-    entry: dict = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), **described}
-    if run.task == "text":
-        tokenizer = _copy_tokenizer(run, exports)
-        probabilities = verify.batched(_tokenized(model, tokenizer, run), ref.inputs)
-        entry.update(tokenizer=str(tokenizer.relative_to(exports.parent)), note=TOKENS_NOTE)
-        entry["verification"] = {"tokens": verify.compare(target.name, probabilities, ref, verify.FLOAT_TOLERANCE)}
-    else:
-        entry["verification"] = {"pixels": verify.compare(target.name, verify.batched(model, ref.inputs), ref, verify.FLOAT_TOLERANCE)}
-    return entry
+    return {**_runtime_entry(run, OnnxModel(target), target, ref, verify.FLOAT_TOLERANCE), **described}
 
 
 FORMATS: dict[str, ExportFormat] = {

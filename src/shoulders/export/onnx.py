@@ -16,7 +16,6 @@ import numpy as np
 
 OPSET = 17
 OUTPUT = "probabilities"
-TOKEN_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
 def convert(model, image_size: int | None, path: Path) -> dict:
@@ -25,12 +24,13 @@ def convert(model, image_size: int | None, path: Path) -> dict:
     import tensorflow as tf
     import tf2onnx
 
-    if image_size is None:  # a text model: token arrays in
-        signature = [tf.TensorSpec((None, None), tf.int32, name=name) for name in TOKEN_INPUTS]
+    if image_size is None:  # a text model: token arrays in (the text extra is installed: it has tokenizers)
+        from shoulders.backbones.tokenizer import INPUT_NAMES
 
-        def forward(token_ids, segment_ids, padding_mask):
-            tokens = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
-            return {OUTPUT: tf.nn.softmax(model(tokens, training=False))}
+        signature = [tf.TensorSpec((None, None), tf.int32, name=name) for name in INPUT_NAMES]
+
+        def forward(*arrays):
+            return {OUTPUT: tf.nn.softmax(model(dict(zip(INPUT_NAMES, arrays)), training=False))}
     else:
         signature = [tf.TensorSpec((None, image_size, image_size, 3), tf.float32, name="pixels")]
 

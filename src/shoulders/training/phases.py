@@ -92,7 +92,7 @@ def compile_model(model: keras.Model, learning_rate: float, multipliers: dict[st
 
 def plain_compile(model: keras.Model) -> None:
     """Recompile with Keras' own Adam at the last learning rate, so the saved ``model.keras`` names only
-    Keras classes and loads where shoulders is not installed (the layer-wise factors are in metrics.json)."""
+    Keras classes and loads where shoulders is not installed (the layer decay that set the factors is in config.json)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or type(optimizer) is keras.optimizers.Adam:
         return
