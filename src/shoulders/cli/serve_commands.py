@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 def serve(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network (set an --api-key).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, envvar="SHOULDERS_PORT", help="Port to listen on.")] = 8000,
     format: Annotated[str, typer.Option("--format", help="keras, savedmodel, tflite or onnx (exports must exist and have passed verification).")] = "keras",
     quantize: Annotated[str | None, typer.Option(help="Which TFLite export (default: the most precise one present).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Micro-batching: most images in one forward pass (1 turns batching off).")] = 16,
