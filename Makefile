@@ -13,7 +13,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,text,jax,onnx]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,text,jax,onnx,ray,spark]'
 	touch $(STAMP)
 
 $(BENCH_STAMP): pyproject.toml

@@ -62,6 +62,14 @@ def tiny_text_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """The tiny image run (tests/tiny_runs.py), trained once per session (export, predict, engine tests)."""
+    from tiny_runs import tiny_run
+
+    return tiny_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """The tiny image run with its SavedModel and TFLite exports (export and serving tests)."""
     from tiny_runs import exported_run

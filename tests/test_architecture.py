@@ -25,7 +25,7 @@ PACKAGE = "shoulders"
 MAX_PARAMETERS = 7
 MAX_LINES = 60
 
-READERS = ("shoulders.export", "shoulders.reporting", "shoulders.serving", "shoulders.evaluation", "shoulders.tracking")
+READERS = ("shoulders.export", "shoulders.reporting", "shoulders.serving", "shoulders.evaluation", "shoulders.tracking", "shoulders.predicting")
 RECIPES_AND_LOADERS = (
     "shoulders.image",
     "shoulders.training.recipe",

@@ -27,6 +27,7 @@ DEFAULT_FINETUNE_DIVISOR = {"image": 100.0, "text": 50.0}
 DEFAULT_LAYER_DECAY: float | None = None  # layer-wise LR decay in phase 2: off unless asked for
 MAX_TEXT_LENGTH = 512
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+TRAIN_ENGINES = ("local", "ray")  # train --engine: where the frozen backbone's features are computed
 
 
 class ConfigError(ShouldersError, ValueError):
@@ -75,6 +76,10 @@ class RunConfig:
     # as resolved ("float32", 2).
     precision: str = "auto"
     devices: int | str | None = None
+    # the frozen backbone's features ("feature-extraction", or phase 1 without augmentation) on a Ray
+    # cluster: RAY_ADDRESS or ray_address, else a local one
+    engine: str = "local"
+    ray_address: str | None = None
     out: str | None = None
     cache_dir: str | None = None
     # text task only: columns (a name, or a position for a file without header), explicit split files,
@@ -175,6 +180,7 @@ def validate(config: RunConfig) -> None:
     if config.precision not in PRECISIONS:
         raise ConfigError(f"unknown --precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
     _check_devices(config.devices)
+    _check_engine(config)
     if config.max_train is not None and config.max_train < 4:
         raise ConfigError("--max-train must be at least 4 rows (2 classes x 2)")
     if config.max_length is not None and not 8 <= config.max_length <= MAX_TEXT_LENGTH:
@@ -186,6 +192,25 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"{flags} apply to text data: add --task text (or drop them for images)")
     if config.strategy == "scratch" and config.weights not in (None, "imagenet"):
         raise ConfigError("strategy scratch starts from random weights: do not pass --weights with it")
+
+
+def _check_engine(config: RunConfig) -> None:
+    """Ray computes the frozen backbone's features; a run that computes none cannot use it."""
+    if config.engine not in TRAIN_ENGINES:
+        raise ConfigError(f"train's --engine takes {' or '.join(TRAIN_ENGINES)}. Received: {config.engine!r}")
+    if config.engine == "local":
+        return
+    from shoulders.engines import require
+
+    require(config.engine)  # names the extra to install
+    if config.task != "image":
+        raise ConfigError("--engine ray computes image features: text runs train with --engine local")
+    if config.strategy not in ("feature-extraction", "two-phase") or (config.strategy == "two-phase" and config.augment):
+        raise ConfigError(
+            "--engine ray computes the frozen backbone's features once, which only --strategy feature-extraction "
+            "and two-phase with --no-augment do (with augmentation each epoch sees new pixels): add --no-augment, "
+            "or use --engine local"
+        )
 
 
 def _check_devices(devices: int | str | None) -> None:

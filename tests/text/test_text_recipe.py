@@ -81,8 +81,9 @@ def test_cli_trains_predicts_and_reports_bad_rows(tmp_path, cache_dir):
     answers = json.loads(result.output)
     assert [a["text"] for a in answers] == ["I loved it", "what a wonderful film", "boring and dull"]
     assert [a["top"][0]["label"] for a in answers] == ["positive", "positive", "negative"]
-    result = runner.invoke(app, ["predict", str(out), str(lines)])
-    assert result.exit_code == 2 and "not files" in result.output
+    result = runner.invoke(app, ["predict", str(out), str(lines), "--json", "--top-k", "1"])  # a .txt INPUT: a text per line
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == answers[1:]
 
 
 def test_text_options_without_task_text_are_refused():

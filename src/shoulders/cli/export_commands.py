@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def export(
     run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
-    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMAT_NAMES)} (onnx needs the onnx extra: pip install 'shoulders[onnx]').")] = "savedmodel",
+    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMAT_NAMES)} (onnx needs the onnx extra: pip install 'shoulders\\[onnx]').")] = "savedmodel",
     quantize: Annotated[str, typer.Option(help=f"TFLite only: {', '.join(QUANTIZE_NAMES)} (int8: full integer, calibrated on training images; image runs only).")] = "none",
 ) -> None:
     """Export a run and verify it on the run's test split; the figures go to RUN/exports/manifest.json.

@@ -14,6 +14,7 @@ from shoulders.cli import (
     backbones_commands,
     compare_commands,
     export_commands,
+    predict_commands,
     runs_commands,
     serve_commands,
     train_commands,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 backbones_commands.register(app)
 train_commands.register(app)
+predict_commands.register(app)
 export_commands.register(app)
 serve_commands.register(app)
 compare_commands.register(app)

@@ -1,4 +1,4 @@
-"""`shoulders train`, `evaluate`, `predict` and `doctor`."""
+"""`shoulders train`, `evaluate` and `doctor`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ console = stderr_console()
 def register(app: typer.Typer) -> None:
     add_command(app, "train", train)
     add_command(app, "evaluate", evaluate)
-    add_command(app, "predict", predict)
     add_command(app, "doctor", doctor)
 
 
@@ -58,6 +57,8 @@ def train(
     coordinator: Annotated[str | None, typer.Option(help="Several processes (machines): process 0's HOST:PORT, the same for every process (or JAX_COORDINATOR_ADDRESS).")] = None,
     num_processes: Annotated[int | None, typer.Option(help="Several processes: how many join the job (or JAX_NUM_PROCESSES). Only process 0 writes the run folder.")] = None,
     process_id: Annotated[int | None, typer.Option(help="Several processes: this one's index, 0 to N-1 (or JAX_PROCESS_ID).")] = None,
+    engine: Annotated[str, typer.Option(help="Where the frozen backbone's features are computed: local, or ray (a Ray actor pool, extra shoulders\\[ray]; --strategy feature-extraction, or two-phase with --no-augment).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS", help="--engine ray: the cluster to join (default: a local one is started).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
@@ -75,7 +76,7 @@ def train(
         lr_finetune=lr_finetune, unfreeze=unfreeze, layer_decay=layer_decay, augment=augment,
         text_column=text_column, label_column=label_column, test_file=str(test) if test else None,
         val_file=str(val) if val else None, max_train=max_train, max_length=max_length, seed=seed,
-        precision=precision, devices=devices_option(devices),
+        precision=precision, devices=devices_option(devices), engine=engine, ray_address=ray_address,
         out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
     run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=Cluster(coordinator, num_processes, process_id))
@@ -125,51 +126,6 @@ def evaluate(
     for name, row in result["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     stdout_console().print(table)
-
-
-def predict(
-    run_path: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
-    images: Annotated[list[Path] | None, typer.Argument(help="Image files (image runs).", show_default=False)] = None,
-    text: Annotated[list[str] | None, typer.Option("--text", help="A text to classify (text runs; repeat for more).", show_default=False)] = None,
-    text_file: Annotated[Path | None, typer.Option(help="A UTF-8 file with one text per line (text runs).", show_default=False)] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1)] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Predict the class of each image (or, for a text run, each --text / line of --text-file) with a trained run."""
-    from shoulders.runs.reader import load_run
-
-    run = load_run(run_path)
-    if run.task == "text":
-        if images:
-            raise typer.BadParameter(f"{run_path} is a text run: pass --text \"...\" or --text-file FILE, not files", param_hint="IMAGES")
-        inputs = [*(text or []), *_lines(text_file)]
-        if not inputs:
-            raise typer.BadParameter("give --text \"...\" (repeatable) or --text-file FILE", param_hint="--text")
-        key = "text"
-    else:
-        if text or text_file:
-            raise typer.BadParameter(f"{run_path} is an image run: pass image files, not --text", param_hint="--text")
-        if not images:
-            raise typer.BadParameter("give one or more image files", param_hint="IMAGES")
-        inputs, key = images, "image"
-    results = run.classify(inputs, top_k=min(top_k, len(run.classes)))
-    if as_json:
-        typer.echo(json.dumps([{key: str(item), "top": top} for item, top in zip(inputs, results)], indent=2))
-        return
-    for item, top in zip(inputs, results):
-        shown = ", ".join(f"{entry['label']} {entry['probability']:.3f}" for entry in top)
-        typer.echo(f"{item}: {shown}")
-
-
-def _lines(path: Path | None) -> list[str]:
-    """Non-empty lines of a text file (an empty line is no text to classify)."""
-    if path is None:
-        return []
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise typer.BadParameter(f"cannot read {path} as UTF-8 text: {error}", param_hint="--text-file") from None
-    return [line.strip() for line in content.splitlines() if line.strip()]
 
 
 def doctor(

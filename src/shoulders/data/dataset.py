@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from shoulders.data.cache import cache_key, cached_images
-from shoulders.data.images import Size, decode_many, height_and_width
+from shoulders.data.images import IMAGE_EXTENSIONS, Size, decode_many, height_and_width
 from shoulders.data.splits import (
     BadFile,
     DataError,
@@ -34,7 +34,6 @@ from shoulders.data.splits import (
     unlabelled_files,
 )
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_WORDING = Wording("image", "images", "images", "add images to it or remove the folder", useful_count=20)
 
 

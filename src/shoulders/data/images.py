@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shoulders.errors import ShouldersError
 
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit; read at call time, so it can be lowered
 GRAPHIC_MAX_COLOURS = 64
 Size = int | tuple[int, int]

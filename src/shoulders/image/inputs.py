@@ -16,7 +16,8 @@ from shoulders.data.images import THUMBNAIL_SIZE, thumbnail
 from shoulders.runs import layout
 from shoulders.training.batches import ArrayBatches, predict_probabilities
 from shoulders.training.compute import Compute
-from shoulders.training.features import cached_features, feature_cache_dir
+from shoulders.engines.ray_data import RayPool
+from shoulders.training.features import cached_array, cached_features, extract_features_on_ray, feature_cache_dir
 from shoulders.training.finetuner import test_reference, weights_sha
 from shoulders.training.model import fast_feature_model
 
@@ -52,7 +53,11 @@ class ImageInputs:
         key = [self.data.fingerprint, config.backbone, str(model.input_shape), weights_sha(config), names]
         if self.compute.precision != "float32":
             key.append(self.compute.precision)  # bfloat16 features are not float32's
-        features, _ = cached_features(extractor, self.data.images[rows], key, feature_cache_dir(config.cache_dir))
+        images = self.data.images[rows]
+        if config.engine == "ray":  # the same features, computed by a Ray actor pool (one extractor per actor)
+            compute = lambda: extract_features_on_ray(extractor, images, RayPool(config.ray_address))  # noqa: E731
+            return cached_array(key, feature_cache_dir(config.cache_dir), len(images), compute)[0]
+        features, _ = cached_features(extractor, images, key, feature_cache_dir(config.cache_dir))
         return features
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> ArrayBatches:

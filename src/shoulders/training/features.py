@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from shoulders.data.cache import cache_root
+from shoulders.engines.ray_data import RayPool
 from shoulders.training.compute import predict_batch
 
 
@@ -40,6 +42,36 @@ def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = E
             out[start : start + rows] = predict_batch(model, batch)[:rows]  # split over the run's devices, if several
             bar.advance(task, rows)
     return out
+
+
+def extract_features_on_ray(model: keras.Model, images: np.ndarray, pool: RayPool) -> np.ndarray:
+    """`extract_features` on a Ray actor pool: the extractor travels as ``.keras`` bytes (no shared disk
+    needed), each actor loads it once and runs `extract_features` on its blocks, rows come back in order."""
+    from shoulders.engines import ray_data
+
+    ray_data.connect(pool.address)
+    with tempfile.TemporaryDirectory() as folder:
+        model.save(Path(folder) / "extractor.keras")
+        saved = (Path(folder) / "extractor.keras").read_bytes()
+    dataset = ray_data.from_arrays(images, pool)
+    parts = [batch["features"] for batch in ray_data.map_batches(dataset, _RayExtractor(saved), pool, batch_format="numpy")]
+    features = np.concatenate(parts) if parts else np.zeros((0, int(model.output_shape[-1])), np.float32)
+    if len(features) != len(images):
+        raise RuntimeError(f"Ray returned {len(features)} feature rows for {len(images)} images")
+    return features
+
+
+class _RayExtractor:
+    """Pickled to the actors: builds the work function there (load once, then one call per block)."""
+
+    def __init__(self, saved: bytes) -> None:
+        self.saved = saved
+
+    def __call__(self) -> Callable[[dict], dict]:
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "extractor.keras").write_bytes(self.saved)
+            model = keras.saving.load_model(Path(folder) / "extractor.keras", safe_mode=True, compile=False)
+        return lambda batch: {"features": extract_features(model, batch["data"], progress=False)}
 
 
 def _progress(enabled: bool) -> Progress:
