@@ -59,7 +59,7 @@ def test_a_folder_to_a_file_with_one_row_per_input(trained_run, photos, tmp_path
     assert "no such file" in by_path[str(tmp_path / "missing.png")]["error"]
     assert f"{len(rows)} rows written" in result.output and "(2 failed)" in result.output
     expected = trained_run.predict([str(file) for file in good])
-    assert np.allclose([float(by_path[str(file)]["probability"]) for file in good], expected.max(axis=1), atol=1e-6)
+    assert np.allclose([float(by_path[str(file)]["probability"]) for file in good], expected.max(axis=1), atol=1e-4)  # served form: BatchNorm folded
 
 
 def test_a_list_file_strict_and_resume(trained_run, photos, tmp_path):

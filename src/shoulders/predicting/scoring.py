@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,6 +24,7 @@ class Scorer:
     top_k: int = 3
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _predict: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, run_path: str, top_k: int = 3) -> Scorer:
@@ -44,9 +45,13 @@ class Scorer:
         return rows
 
     def _probabilities(self, inputs: list) -> np.ndarray:
-        if self.run.task == "text":
-            return self.run.predict(inputs, batch_size=len(inputs))
-        return self.run.predict(np.stack(inputs), batch_size=len(inputs))
+        """The server's ``keras`` form of the model (BatchNorm folded where it matches the saved model)."""
+        if self._predict is None:
+            from shoulders.serving.predictors import load_predictor
+
+            self._predict = load_predictor(self.run, "keras")
+        batch = np.array(inputs, dtype=object) if self.run.task == "text" else np.stack(inputs)
+        return np.asarray(self._predict(batch))
 
     def _decode(self, paths: list[str]) -> tuple[list, list[str]]:
         """Pixels as training decoded them, in a thread pool (Pillow releases the GIL while decoding)."""
