@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shoulders.api.train import train
-from shoulders.config import STRATEGIES, RunConfig, augmentation_option
+from shoulders.config import STRATEGIES, RunConfig, augmentation_option, check_number
 from shoulders.errors import ShouldersError
 from shoulders.io import write_json
 from shoulders.runs import layout
@@ -147,8 +147,7 @@ def compare(
 
 def _plan(data, seeds, sizes, out, strategies, options: dict[str, Any]) -> Plan:
     """Every option checked before any folder is made or any run trained."""
-    if seeds < 1:
-        raise CompareError(f"--seeds must be at least 1. Received: {seeds}")
+    check_number("--seeds", seeds, low=1, whole=True, meaning="seeds per strategy")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise CompareError(f"unknown strategies {unknown}; compare knows two-phase, feature-extraction, full, scratch")

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from shoulders.config import check_number
 from shoulders.runs.reader import Run
 from shoulders.serving.batching import MicroBatcher
 from shoulders.serving.errors import QueueFullError, RequestError
@@ -46,6 +47,12 @@ class ServeSettings:
     top_k: int = 5
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        for name, option, low in (("max_batch", "--max-batch", 1), ("max_queue", "--max-queue", 1), ("top_k", "top_k", 1)):
+            check_number(option, getattr(self, name), low=low, whole=True)
+        check_number("--max-wait-ms", self.max_wait_ms, low=0, meaning="milliseconds to wait for more requests")
+        check_number("--timeout", self.timeout_s, low=0, open_bound="low", meaning="seconds before a waiting request gets 504")
 
 
 def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predict | None = None) -> FastAPI:

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 from starlette.requests import Request
 
+from shoulders.config import check_number
 from shoulders.data.images import ImageDecodeError, load_image
-from shoulders.serving.errors import RequestError, ServeConfigError
+from shoulders.serving.errors import RequestError
 
 IMAGE_TAKES = "send an image as the raw body or as a multipart field named 'file'"
 
@@ -34,8 +35,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            if value < 1:
-                raise ServeConfigError(f"Limits.{name} must be at least 1. Received: {value}")
+            check_number(f"Limits.{name}", value, low=1, whole=True)
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:
