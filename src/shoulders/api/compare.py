@@ -32,6 +32,7 @@ from shoulders.config import STRATEGIES, RunConfig, augmentation_option, check_n
 from shoulders.errors import ShouldersError
 from shoulders.io import write_json
 from shoulders.runs import layout
+from shoulders.runs.writer import check_output_folder
 from shoulders.training.finetuner import Display
 
 COMPARED_STRATEGIES = ("feature-extraction", "two-phase", "scratch")
@@ -152,6 +153,7 @@ def _plan(data, seeds, sizes, out, strategies, options: dict[str, Any]) -> Plan:
     if unknown:
         raise CompareError(f"unknown strategies {unknown}; compare knows two-phase, feature-extraction, full, scratch")
     folder = Path(out) if out else Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output_folder(folder, "--out", str(data))
     if (folder / layout.COMPARISON).exists():
         raise CompareExistsError(f"{folder} already holds a comparison: choose another --out.")
     options = dict(options)
