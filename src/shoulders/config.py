@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shoulders.errors import ShouldersError
@@ -125,8 +127,21 @@ class RunConfig:
     @classmethod
     def from_options(cls, data: str, **options: Any) -> RunConfig:
         """A config from Python keyword options (`shoulders.train`, compare, the CLI): ``augment=False``
-        means no augmentation, ``augmentation`` may be a dict; everything else is a field."""
-        return cls(data=str(data), **augmentation_option(options))
+        means no augmentation, ``augmentation`` may be a dict; everything else is a field. The paths it
+        reads from (data, split files, cache) become absolute, so the saved run works from any folder."""
+        options = {key: absolute_path(options[key]) if key in INPUT_PATHS else value for key, value in options.items()}
+        return cls(data=absolute_path(data), **augmentation_option(options))
+
+
+EMBEDDED_DATASETS = ("digits",)
+INPUT_PATHS = ("test_file", "val_file", "cache_dir")  # besides data: the paths a run reads, saved absolute
+
+
+def absolute_path(value: str | os.PathLike | None) -> str | None:
+    """``value`` as an absolute, resolved path (an embedded dataset's name and None stay as they are)."""
+    if value is None or str(value) in EMBEDDED_DATASETS:
+        return None if value is None else str(value)
+    return str(Path(value).expanduser().resolve())
 
 
 def augmentation_option(options: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shoulders.api.train import train
-from shoulders.config import STRATEGIES, RunConfig, augmentation_option, check_number
+from shoulders.config import INPUT_PATHS, STRATEGIES, RunConfig, absolute_path, augmentation_option, check_number
 from shoulders.errors import ShouldersError
 from shoulders.io import write_json
 from shoulders.runs import layout
@@ -153,10 +153,11 @@ def _plan(data, seeds, sizes, out, strategies, options: dict[str, Any]) -> Plan:
     if unknown:
         raise CompareError(f"unknown strategies {unknown}; compare knows two-phase, feature-extraction, full, scratch")
     folder = Path(out) if out else Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
-    check_output_folder(folder, "--out", str(data))
+    data = absolute_path(data)  # every run's config.json then works from any folder
+    check_output_folder(folder, "--out", data)
     if (folder / layout.COMPARISON).exists():
         raise CompareExistsError(f"{folder} already holds a comparison: choose another --out.")
-    options = dict(options)
+    options = {key: absolute_path(value) if key in INPUT_PATHS else value for key, value in options.items()}
     backbone = options.pop("backbone", None)
     for reserved in ("strategy", "seed", "out", "data"):
         if reserved in options:
