@@ -119,7 +119,9 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f} ({result['count']} {'texts' if result.get('task') == 'text' else 'images'})")
+    low, high = result.get("accuracy_ci95", (float("nan"),) * 2)
+    interval = f" (95% CI {low:.4f}-{high:.4f})" if low == low else ""
+    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}{interval}, macro F1 {result['macro_f1']:.4f} ({result['count']} {'texts' if result.get('task') == 'text' else 'images'})")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column)
     for name, row in result["per_class"].items():

@@ -251,7 +251,7 @@ def split_rows(
             check_class_sizes(classes, labels, splits[name], sources[name], wording, minimum=1)
     if not splits and max_train is None:
         splits = stratified_split(labels, pool, {"test": test_fraction, "val": val_fraction}, seed)
-        return _non_empty_in_order(splits, wording), None, None
+        return _every_class_in_order(splits, labels, classes, wording), None, None
     if "test" not in splits:
         carved = stratified_split(labels, pool, {"test": test_fraction}, seed)
         splits["test"], pool = carved["test"], carved["train"]
@@ -266,15 +266,25 @@ def split_rows(
         splits["train"] = pool
     else:
         splits.update(stratified_split(labels, pool, {"val": val_fraction}, seed))
-    return _non_empty_in_order(splits, wording), note, subset
+    return _every_class_in_order(splits, labels, classes, wording), note, subset
 
 
-def _non_empty_in_order(splits: dict[str, np.ndarray], wording: Wording) -> dict[str, np.ndarray]:
-    """The splits in `SPLIT_ORDER`; an empty one is an error (there would be nothing to train or score on)."""
+def _every_class_in_order(
+    splits: dict[str, np.ndarray], labels: np.ndarray, classes: tuple[str, ...], wording: Wording
+) -> dict[str, np.ndarray]:
+    """The splits in `SPLIT_ORDER`; a split without some class is an error: an empty test share would make
+    a class's recall unmeasured (and the accuracy a score on the other classes), an empty val share would
+    let early stopping ignore it, an empty train share would leave it unlearned."""
     for name in SPLIT_ORDER:
-        if len(splits[name]) == 0:
+        counts = np.bincount(labels[splits[name]], minlength=len(classes))
+        missing = [classes[index] for index in np.flatnonzero(counts == 0)]
+        if missing:
+            total = {cls: int((labels == classes.index(cls)).sum()) for cls in missing}
+            held = ", ".join(f"{cls!r} ({total[cls]} usable {wording.item if total[cls] == 1 else wording.items})" for cls in missing)
             raise DataError(
-                f"the {name} split is empty: add more {wording.items} (at least 3 per class) so each split gets some."
+                f"the {name} split has no {wording.items} of class {held}: every split (train, val, test) needs each "
+                f"class, so a class needs at least 3 {wording.items} when the split is carved (more like "
+                f"{wording.useful_count}+ for a useful model). Add {wording.items} to it or remove the class."
             )
     return {name: splits[name] for name in SPLIT_ORDER}
 

@@ -269,7 +269,10 @@ class FineTuner:
             result = classification_metrics(data.labels[data.splits[split]], probabilities, data.classes)
             metrics[f"{split}_accuracy"] = result["accuracy"]
             if split == "test":
-                metrics.update(test=result, test_macro_f1=result["macro_f1"], test_predictions=_predictions(data, probabilities))
+                metrics.update(
+                    test=result, test_accuracy_ci95=result["accuracy_ci95"], test_macro_f1=result["macro_f1"],
+                    test_predictions=_predictions(data, probabilities),
+                )
                 test_probabilities = probabilities
         return metrics, test_probabilities
 
