@@ -3,9 +3,12 @@ reference the run folder instead of copying it."""
 
 import json
 
+from typer.testing import CliRunner
+
+from shoulders.cli.main import app
 from shoulders.config import RunConfig
 from shoulders.runs import layout
-from shoulders.tracking import log_run
+from shoulders.tracking import list_runs, log_run
 
 
 def _finished_folder(path, data):
@@ -37,3 +40,33 @@ def test_artifacts_are_the_small_records_not_a_copy_of_the_run_folder(tmp_path):
     stored = sum(f.stat().st_size for f in (tmp_path / "runs" / "mlartifacts").rglob("*") if f.is_file())
     assert stored < 100_000  # not the 3 MB of model and reference arrays
     assert client.get_run(record["run_id"]).data.tags["shoulders.run_folder"] == str(run.resolve())
+
+
+def test_train_takes_tracking_uri_and_logs_there(tmp_path, colour_folder, cache_dir):
+    store = tmp_path / "elsewhere" / "x.db"
+    args = [
+        "train", str(colour_folder), "--out", str(tmp_path / "runs" / "r1"), "--tracking-uri", f"sqlite:///{store}",
+        "--strategy", "feature-extraction", "--image-size", "32", "--batch-size", "8", "--epochs-head", "2",
+        "--epochs-finetune", "0", "--no-augment", "--quiet",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [row["name"] for row in list_runs(f"sqlite:///{store}")] == ["r1"]
+    assert not (tmp_path / "runs" / "mlflow.db").exists()  # not the default store beside the run
+
+
+def test_compare_takes_tracking_uri_and_hands_it_to_every_run(tmp_path, colour_folder, monkeypatch):
+    from shoulders.api import compare
+    from shoulders.errors import ShouldersError
+
+    handed = []
+
+    def train(config, **kwargs):  # stands in for training: records where lineage would go, then stops
+        handed.append(kwargs["tracking_uri"])
+        raise ShouldersError("stop after the first run")
+
+    monkeypatch.setattr(compare, "train", train)
+    uri = f"sqlite:///{tmp_path / 'x.db'}"
+    result = CliRunner().invoke(app, ["compare", str(colour_folder), "--out", str(tmp_path / "cmp"), "--tracking-uri", uri, "--quiet"])
+    assert result.exit_code == 2 and "stop after the first run" in result.output
+    assert handed == [uri]

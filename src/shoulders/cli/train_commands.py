@@ -17,6 +17,7 @@ from shoulders.config import (
     DEFAULT_PATIENCE,
     STRATEGIES,
 )
+from shoulders.tracking.lineage import STORE_FILE
 
 console = stderr_console()
 
@@ -61,6 +62,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=f"MLflow tracking URI for the lineage (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/{STORE_FILE}, DIR the folder holding the run folder).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on your images (or texts): head first, then the top blocks; report on an untouched test split."""
@@ -78,7 +80,8 @@ def train(
         precision=precision, devices=devices_option(devices),
         out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
-    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=Cluster(coordinator, num_processes, process_id))
+    cluster = Cluster(coordinator, num_processes, process_id)
+    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=cluster, tracking_uri=tracking_uri)
     if run is not None:  # None: a process other than 0 of a job, whose process 0 prints the summary
         print_summary(run)
 
