@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import warnings
 from dataclasses import dataclass
 
@@ -52,6 +53,19 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     body = b"".join(chunks)
     request._body = body  # Starlette's form()/json() parse this cached body instead of the spent stream
     return body
+
+
+def parse_json(body: bytes, takes: str) -> object:
+    """The JSON of a request body; any malformed body (not UTF-8, not JSON, nested past Python's recursion
+    limit) is a 400 that says what ``takes`` describes, never a 500."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise RequestError(415, f"received binary data (an image?), not JSON text; {takes}.") from None
+    except json.JSONDecodeError as error:
+        raise RequestError(400, f"body is not valid JSON ({error}); {takes}.") from None
+    except RecursionError:
+        raise RequestError(400, f"body nests JSON too deeply to read; {takes}.") from None
 
 
 async def upload_bytes(request: Request, limits: Limits) -> bytes:
