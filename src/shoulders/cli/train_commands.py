@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shoulders.cli.console import add_command, stderr_console, stdout_console
@@ -119,6 +120,8 @@ def evaluate(
     from shoulders.api.evaluate import evaluate_run
 
     result = evaluate_run(run_path, data)
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

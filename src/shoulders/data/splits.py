@@ -347,6 +347,18 @@ class SplitRecord:
     split_note: str
     source: str
 
+    def content_hashes(self) -> tuple[str, ...]:
+        """One sha256 per row (of the file's bytes, or of the text); empty when the rows have none (digits)."""
+        return ()
+
+    def seen(self) -> dict[str, list[str]]:
+        """The content hashes of the rows training looked at (train and val), for reference/seen.json: an
+        evaluation on other data warns when it holds any of them."""
+        hashes = self.content_hashes()
+        if not hashes:
+            return {}
+        return {split: sorted({hashes[row] for row in self.splits[split]}) for split in ("train", "val")}
+
     def split_files(self) -> dict[str, list[str]]:
         """Which file (or row id) went to which split, for splits.json."""
         return {split: [self.names[row] for row in rows] for split, rows in self.splits.items()}
@@ -364,6 +376,11 @@ class SplitRecord:
             "duplicates": len(self.duplicates),
             "split_note": self.split_note,
         }
+
+
+def text_sha256(text: str) -> str:
+    """A text's content hash (that of its UTF-8 bytes), as reference/seen.json records it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def fingerprint(records: Iterable[Sequence[Any]]) -> str:

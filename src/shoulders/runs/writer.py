@@ -124,7 +124,7 @@ class RunFolder:
         write_json(self.path / layout.CONFIG, {**config.to_dict(), **extra, "versions": package_versions()})
 
     def write_data(self, data) -> None:
-        """splits.json, bad_files.json and data.json of a loaded dataset (images or texts): the first files
+        """splits.json, bad_files.json, data.json and reference/seen.json of a loaded dataset (images or texts): the first files
         of a run, so the folder is made here, once the data has loaded."""
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / layout.SPLITS, data.split_files())
@@ -132,6 +132,9 @@ class RunFolder:
         duplicates = [{"kind": dup.kind, "kept": dup.kept, "dropped": list(dup.dropped)} for dup in data.duplicates]
         summary = {**data.summary(), "classes": list(data.classes), "fingerprint": data.fingerprint, "duplicates": duplicates}
         write_json(self.path / layout.DATA, summary)
+        if seen := data.seen():
+            (self.path / layout.REFERENCE).mkdir(exist_ok=True)
+            write_json(self.path / layout.SEEN, seen)
 
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
         """One ``.npz`` of the folder (a `layout` name such as ``layout.TEST_REFERENCE``), atomically."""
