@@ -31,12 +31,17 @@ __version__ = "0.1.0"
 __all__ = ["backbones", "compare", "load_run", "train"]
 
 
-def train(data: str | os.PathLike, *, backbone: str | None = None, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True, **options: Any) -> Run:
+def train(
+    data: str | os.PathLike, *, backbone: str | None = None, out: str | os.PathLike | None = None, resume: bool = False,
+    progress: bool = True, tracking_uri: str | None = None, **options: Any,
+) -> Run:
     """Fine-tune ``backbone`` on ``data`` by the two-phase recipe; see `RunConfig` for options.
 
     ``data``: a folder of images (or "digits"); with ``task="text"``, a CSV/TSV file or a folder of
     ``.txt`` files. ``backbone`` defaults to efficientnet_lite0 for images, minilm_l6 for text.
     ``augment=False`` turns augmentation off; ``augmentation`` takes an `Augmentation` or a dict.
+    ``tracking_uri``: the MLflow store of the run's lineage (default: $MLFLOW_TRACKING_URI, else
+    ``sqlite:///<folder holding the run folder>/mlflow.db``).
 
     Returns the finished `Run`; its folder holds the model, metrics, history and splits.
     """
@@ -44,11 +49,12 @@ def train(data: str | os.PathLike, *, backbone: str | None = None, out: str | os
     from shoulders.config import RunConfig
 
     config = RunConfig.from_options(str(data), backbone=backbone, out=str(out) if out else None, **options)
-    return train_run(config, resume=resume, progress=progress)
+    return train_run(config, resume=resume, progress=progress, tracking_uri=tracking_uri)
 
 
 def compare(data: str | os.PathLike, *, progress: bool = True, **options: Any) -> dict:
-    """Feature extraction vs two-phase vs from scratch on the same splits; see `shoulders.api.compare`."""
+    """Feature extraction vs two-phase vs from scratch on the same splits; see `shoulders.api.compare`
+    (``tracking_uri`` included)."""
     from shoulders.api.compare import compare as compare_strategies
     from shoulders.training.finetuner import Display
 

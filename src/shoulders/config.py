@@ -8,7 +8,11 @@ at ``lr / 100``, early stopping on validation loss with the best weights restore
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shoulders.errors import ShouldersError
@@ -128,8 +132,21 @@ class RunConfig:
     @classmethod
     def from_options(cls, data: str, **options: Any) -> RunConfig:
         """A config from Python keyword options (`shoulders.train`, compare, the CLI): ``augment=False``
-        means no augmentation, ``augmentation`` may be a dict; everything else is a field."""
-        return cls(data=str(data), **augmentation_option(options))
+        means no augmentation, ``augmentation`` may be a dict; everything else is a field. The paths it
+        reads from (data, split files, cache) become absolute, so the saved run works from any folder."""
+        options = {key: absolute_path(options[key]) if key in INPUT_PATHS else value for key, value in options.items()}
+        return cls(data=absolute_path(data), **augmentation_option(options))
+
+
+EMBEDDED_DATASETS = ("digits",)
+INPUT_PATHS = ("test_file", "val_file", "cache_dir")  # besides data: the paths a run reads, saved absolute
+
+
+def absolute_path(value: str | os.PathLike | None) -> str | None:
+    """``value`` as an absolute, resolved path (an embedded dataset's name and None stay as they are)."""
+    if value is None or str(value) in EMBEDDED_DATASETS:
+        return None if value is None else str(value)
+    return str(Path(value).expanduser().resolve())
 
 
 def augmentation_option(options: dict[str, Any]) -> dict[str, Any]:
@@ -153,11 +170,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown task {config.task!r}; choose one of {', '.join(TASKS)}")
     if config.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    _positive("batch_size", config.batch_size)
-    _positive("lr", config.lr)
-    _positive("patience", config.patience)
-    if config.epochs_head < 0 or config.epochs_finetune < 0:
-        raise ConfigError("epochs must be >= 0")
+    _check_numbers(config)
     if config.strategy in ("two-phase", "feature-extraction") and config.epochs_head < 1:
         raise ConfigError(f"strategy {config.strategy} trains the head first: --epochs-head must be at least 1")
     if config.strategy == "two-phase" and config.finetune_lr >= config.lr:
@@ -166,25 +179,10 @@ def validate(config: RunConfig) -> None:
             "unfrozen pretrained layers destroys what they learned. Use 10-100x lower, e.g. --lr-finetune "
             f"{config.lr / 100:g}."
         )
-    if config.unfreeze is not None and config.unfreeze < 1:
-        raise ConfigError("--unfreeze counts backbone blocks to train in phase 2: give 1 or more")
-    if config.layer_decay is not None and not 0 < config.layer_decay <= 1:
-        raise ConfigError("--layer-decay must be in (0, 1]: each lower block's LR is multiplied by it")
-    if not 0 <= config.dropout < 1:
-        raise ConfigError("dropout must be in [0, 1)")
-    if config.crop_fraction is not None and not 0 < config.crop_fraction <= 1:
-        raise ConfigError("crop_fraction must be in (0, 1]")
-    for name in ("val_fraction", "test_fraction"):
-        if not 0 < getattr(config, name) < 0.5:
-            raise ConfigError(f"{name} must be between 0 and 0.5")
     if config.precision not in PRECISIONS:
         raise ConfigError(f"unknown --precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
     _check_devices(config.devices)
     _check_engine(config)
-    if config.max_train is not None and config.max_train < 4:
-        raise ConfigError("--max-train must be at least 4 rows (2 classes x 2)")
-    if config.max_length is not None and not 8 <= config.max_length <= MAX_TEXT_LENGTH:
-        raise ConfigError(f"--max-length counts tokens: give 8 to {MAX_TEXT_LENGTH}")
     text_only = ("text_column", "label_column", "test_file", "val_file", "max_train", "max_length")
     given = [name for name in text_only if getattr(config, name) is not None]
     if config.task == "image" and given:
@@ -213,6 +211,59 @@ def _check_engine(config: RunConfig) -> None:
         )
 
 
+# Every numeric option: (field, its flag, lowest, highest, whole numbers only, why), checked by name. A large
+# --image-size is refused by the memory it needs (`shoulders.data.memory`), not by a fixed cap.
+MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds
+NUMERIC_OPTIONS = (
+    ("batch_size", "--batch-size", 1, None, True, "images or texts per step"),
+    ("epochs_head", "--epochs-head", 0, None, True, "epochs of phase 1"),
+    ("epochs_finetune", "--epochs-finetune", 0, None, True, "epochs of phase 2"),
+    ("patience", "--patience", 1, None, True, "epochs without a better val loss before stopping"),
+    ("lr", "--lr", 0, 10, False, "the head's learning rate, e.g. 0.001"),
+    ("lr_finetune", "--lr-finetune", 0, 10, False, "phase 2's learning rate, e.g. 1e-5"),
+    ("unfreeze", "--unfreeze", 1, None, True, "backbone blocks to train in phase 2"),
+    ("layer_decay", "--layer-decay", 0, 1, False, "each lower block's LR is multiplied by it, e.g. 0.8"),
+    ("dropout", "--dropout", 0, 1, False, "the head's dropout rate, below 1, e.g. 0.2"),
+    ("crop_fraction", "--crop-fraction", 0, 1, False, "the centre crop of the short side, e.g. 0.875"),
+    ("image_size", "--image-size", 8, None, True, "the square input size in pixels, e.g. 224"),
+    ("val_fraction", "val_fraction", 0, 0.5, False, "the share carved for validation, e.g. 0.15"),
+    ("test_fraction", "test_fraction", 0, 0.5, False, "the share carved for the test set, e.g. 0.15"),
+    ("seed", "--seed", 0, MAX_SEED, True, "the seed of the split and the initialisation"),
+    ("max_train", "--max-train", 4, None, True, "training rows kept (2 classes x 2 at least)"),
+    ("max_length", "--max-length", 8, MAX_TEXT_LENGTH, True, "tokens per text"),
+)
+# Bounds that a value may not equal (a rate of 0 learns nothing; a dropout of 1 drops everything).
+_OPEN_BOUNDS = {"lr": "low", "lr_finetune": "low", "layer_decay": "low", "dropout": "high", "crop_fraction": "low",
+                "val_fraction": "both", "test_fraction": "both"}
+
+
+def _check_numbers(config: RunConfig) -> None:
+    for name, flag, low, high, whole, meaning in NUMERIC_OPTIONS:
+        value = getattr(config, name)
+        if value is not None:
+            check_number(flag, value, low=low, high=high, whole=whole, meaning=meaning, open_bound=_OPEN_BOUNDS.get(name, ""))
+
+
+def check_number(
+    option: str, value: Any, *, low: float | None = None, high: float | None = None, whole: bool = False,
+    meaning: str = "", open_bound: str = "",
+) -> None:
+    """``value`` of ``option`` is a finite number (an integer when ``whole``) within [low, high] (a bound
+    named by ``open_bound``, "low", "high" or "both", excluded); else a `ConfigError` naming the option."""
+    what = f" ({meaning})" if meaning else ""
+    kind = "a whole number" if whole else "a finite number"
+    is_number = isinstance(value, numbers.Integral if whole else numbers.Real) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value):
+        raise ConfigError(f"{option} takes {kind}{what}. Received: {value!r}")
+    below = low is not None and (value <= low if open_bound in ("low", "both") else value < low)
+    above = high is not None and (value >= high if open_bound in ("high", "both") else value > high)
+    if below or above:
+        left = "(" if open_bound in ("low", "both") else "["
+        right = ")" if open_bound in ("high", "both") else "]"
+        span = f"in {left}{low:g}, {high}{right}" if high is not None else (f"above {low:g}" if left == "(" else f"{low:g} or more")
+        raise ConfigError(f"{option} must be {span}{what}. Received: {value!r}")
+
+
 def _check_devices(devices: int | str | None) -> None:
     if devices is None or devices == "all":
         return
@@ -227,8 +278,3 @@ def devices_option(value: str | None) -> int | str | None:
     if not value.isdigit():
         raise ConfigError(f"--devices takes 'all' or a count of 1 or more. Received: {value!r}")
     return int(value)
-
-
-def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive. Received: {value}")

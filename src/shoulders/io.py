@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shoulders.errors import ShouldersError
+
 if TYPE_CHECKING:
     import keras
 
@@ -32,8 +34,21 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+class BrokenFileError(ShouldersError, ValueError):
+    """A JSON file shoulders wrote is no longer valid JSON (truncated, overwritten or mis-edited)."""
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The JSON in ``path``; a file that is not valid JSON is a `BrokenFileError` naming it and the fix."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = f"line {error.lineno} column {error.colno}: {error.msg}" if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
+        raise BrokenFileError(
+            f"{path} is not valid JSON ({where}): it was truncated, overwritten or edited by hand. Restore it from "
+            "a backup or fix it by hand; if it belongs to a run folder and cannot be restored, train the run again."
+        ) from None
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:

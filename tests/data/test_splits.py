@@ -85,3 +85,16 @@ def test_a_class_missing_from_a_given_test_set_names_the_source_in_the_loaders_w
 def test_fingerprint_hashes_tab_joined_records():
     expected = hashlib.sha256(b"a\t1\tx\nb\t2\ty\n").hexdigest()
     assert fingerprint([("a", 1, "x"), ("b", 2, "y")]) == expected
+
+
+def test_a_class_too_small_for_every_split_is_named_with_the_split_it_misses():
+    labels = np.array([0] * 20 + [1] * 2)  # class 1 passes the minimum of 2, but 2 cannot fill 3 splits
+    given = np.array(["pool"] * len(labels))
+    with pytest.raises(DataError, match=r"the val split has no things of class 'b' \(2 usable things\): every split"):
+        split_rows(labels, given, ("a", "b"), {"pool": "the data"}, SplitSettings(), WORDING)
+
+
+def test_every_split_holds_every_class_once_each_has_three():
+    labels = np.array([0] * 20 + [1] * 3)
+    splits, _, _ = split_rows(labels, np.array(["pool"] * len(labels)), ("a", "b"), {"pool": "the data"}, SplitSettings(), WORDING)
+    assert all(set(labels[splits[name]]) == {0, 1} for name in SPLIT_ORDER)

@@ -11,7 +11,8 @@ from shoulders.image.inputs import ImageInputs
 from shoulders.image.model import build_classifier
 from shoulders.runs.writer import RunFolder
 from shoulders.training import phases
-from shoulders.training.finetuner import BackboneTaskError, Display, FineTuner, backbone_for_task
+from shoulders.training.callbacks import DivergenceStop
+from shoulders.training.finetuner import BackboneTaskError, Display, FineTuner, TrainingDivergedError, backbone_for_task
 
 
 @pytest.fixture
@@ -55,3 +56,35 @@ def test_feature_extraction_scores_on_the_cached_features(tuner):
 def test_a_backbone_of_the_other_task_is_refused():
     with pytest.raises(BackboneTaskError, match="is an image backbone; for --task text"):
         backbone_for_task(RunConfig(data="x.csv", task="text", backbone="efficientnet_lite0"))
+
+
+class _PoisonedStop(DivergenceStop):
+    """The real divergence check, with the head's bias set to NaN before the first batch of epoch ``at + 1``."""
+
+    at = 2
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == self.at and batch == 0:
+            layer = self.model.get_layer("logits")
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.full_like(bias, np.nan)])
+
+
+def test_a_loss_that_turns_nan_stops_training_and_keeps_the_best_weights(tuner, monkeypatch):
+    from shoulders.training import finetuner
+
+    monkeypatch.setattr(finetuner, "DivergenceStop", _PoisonedStop)
+    phase1, phase2 = tuner.fine_tune()
+    assert phase1.diverged["epoch"] == 3 and phase1.epochs_run <= 3  # stopped at once, not 30 epochs of NaN
+    assert phase2.history == []  # no phase 2 from weights that just diverged
+    assert tuner.details["diverged"]["phase"] == "phase1"
+    assert all(np.isfinite(w).all() for w in tuner.model.get_layer("logits").get_weights())  # the best epoch's
+
+
+def test_a_loss_that_diverges_at_once_refuses_the_run_naming_the_lr(tuner, monkeypatch):
+    from shoulders.training import finetuner
+
+    monkeypatch.setattr(_PoisonedStop, "at", 0)
+    monkeypatch.setattr(finetuner, "DivergenceStop", _PoisonedStop)
+    with pytest.raises(TrainingDivergedError, match="phase1 epoch 1, batch 1.*Lower --lr"):
+        tuner.fit_head()

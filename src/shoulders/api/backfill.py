@@ -8,6 +8,7 @@ data still gives the recorded test split. Later steps then read the folder alone
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -21,10 +22,32 @@ class DataChangedError(ShouldersError, ValueError):
     """The run's data no longer gives the test split its folder recorded."""
 
 
+class DataMovedError(ShouldersError, FileNotFoundError):
+    """The data an older run folder needs once (to write reference/) is no longer where config.json says."""
+
+
+def check_data_present(run: Run) -> None:
+    """The run's data (and its split files) are where config.json recorded them; else say what is
+    missing, where it is recorded, and what points to the new place."""
+    config = run.config
+    recorded = {"data": config.data, "test_file": config.test_file, "val_file": config.val_file}
+    for key, value in recorded.items():
+        if value is None or value == "digits" or Path(value).exists():
+            continue
+        relative = "" if Path(value).is_absolute() else f" (a path relative to the folder it was trained from, not {Path.cwd()})"
+        raise DataMovedError(
+            f"{value}{relative} is missing: {run.path} was trained on it ({key!r} in {run.path / layout.CONFIG}) by an older "
+            f"shoulders, which did not record {layout.REFERENCE}/, so it is read once to write those files. Put it back, or "
+            f"set {key!r} in {layout.CONFIG} to its new place; to score the run on data elsewhere: "
+            f"shoulders evaluate {run.path} --data NEW_PLACE."
+        )
+
+
 def open_run(path: str | os.PathLike) -> Run:
     """`load_run`, with the reference files of an older run folder written first."""
     run = load_run(path)
     if not run.has(layout.TEST_REFERENCE):
+        check_data_present(run)
         arrays = _text_reference(run) if run.task == "text" else _image_reference(run)
         for name, values in arrays.items():
             RunFolder(run.path).write_arrays(name, values)

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from shoulders.api.train import train
-from shoulders.config import STRATEGIES, RunConfig, augmentation_option
+from shoulders.config import INPUT_PATHS, STRATEGIES, RunConfig, absolute_path, augmentation_option, check_number
 from shoulders.errors import ShouldersError
 from shoulders.io import write_json
 from shoulders.runs import layout
+from shoulders.runs.writer import check_output_folder
 from shoulders.training.finetuner import Display
 
 COMPARED_STRATEGIES = ("feature-extraction", "two-phase", "scratch")
@@ -116,11 +117,14 @@ def compare(
     ``options`` are `RunConfig` fields shared by every run (``epochs_head``, ``image_size``, ``augment``...;
     for texts ``task="text"``, ``text_column``, ``label_column``, ``test_file``, ``val_file``, ``max_train``,
     ``max_length``; ``backbone``, None for the task's default: efficientnet_lite0, or minilm_l6 for text).
-    ``display``: where progress goes (default: stderr, with progress bars).
+    ``display``: where progress goes (default: stderr, with progress bars). ``tracking_uri`` (among
+    ``options``): the MLflow store every run's lineage goes to (default: as `shoulders.api.train.train`).
     Returns the dict saved as ``comparison.json``: ``table`` (one row per strategy, mean and sd over
     seeds), ``curve`` (when ``sizes`` is given), ``runs`` (every run's folder and headline numbers).
     """
     display = display or Display()
+    options = dict(options)
+    tracking_uri = options.pop("tracking_uri", None)  # where lineage goes, not a run option
     plan = _plan(data, seeds, sizes, out, strategies, options)
     plan.folder.mkdir(parents=True, exist_ok=True)  # only once every option is known to be good
     result = _record(plan, seeds, strategies)
@@ -129,7 +133,7 @@ def compare(
     for strategy, seed, size in planned:
         config = plan.config(strategy, seed, size)
         display.console.print(f"[bold]compare[/] {len(result['runs']) + 1}/{len(planned)}: {Path(config.out).name}")
-        result["runs"].append(_train_one(config, size, display))
+        result["runs"].append(_train_one(config, size, display, tracking_uri))
         _summarise(result)
         write_json(plan.folder / layout.COMPARISON, result)
     result["status"] = "finished"
@@ -147,15 +151,16 @@ def compare(
 
 def _plan(data, seeds, sizes, out, strategies, options: dict[str, Any]) -> Plan:
     """Every option checked before any folder is made or any run trained."""
-    if seeds < 1:
-        raise CompareError(f"--seeds must be at least 1. Received: {seeds}")
+    check_number("--seeds", seeds, low=1, whole=True, meaning="seeds per strategy")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise CompareError(f"unknown strategies {unknown}; compare knows two-phase, feature-extraction, full, scratch")
     folder = Path(out) if out else Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    data = absolute_path(data)  # every run's config.json then works from any folder
+    check_output_folder(folder, "--out", data)
     if (folder / layout.COMPARISON).exists():
         raise CompareExistsError(f"{folder} already holds a comparison: choose another --out.")
-    options = dict(options)
+    options = {key: absolute_path(value) if key in INPUT_PATHS else value for key, value in options.items()}
     backbone = options.pop("backbone", None)
     for reserved in ("strategy", "seed", "out", "data"):
         if reserved in options:
@@ -195,8 +200,8 @@ def _record(plan: Plan, seeds: int, strategies: Sequence[str]) -> dict[str, Any]
     }
 
 
-def _train_one(config: RunConfig, size: int | str, display: Display) -> dict:
-    run = train(config, progress=display.enabled, console=display.console)
+def _train_one(config: RunConfig, size: int | str, display: Display, tracking_uri: str | None) -> dict:
+    run = train(config, progress=display.enabled, console=display.console, tracking_uri=tracking_uri)
     metrics = run.metrics
     counts = run.read(layout.DATA)["class_counts"]
     per_class_pool = [counts["train"][name] + counts["val"][name] for name in run.classes]

@@ -32,14 +32,21 @@ def recipe(task: str) -> Recipe:
 
 
 def train(
-    config: RunConfig, *, resume: bool = False, progress: bool = True, console: Console | None = None, cluster: Cluster | None = None
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+    cluster: Cluster | None = None,
+    tracking_uri: str | None = None,
 ) -> Run | None:
     """Run the whole recipe for ``config`` and return the finished `Run` (its folder is complete on return:
     model, metrics, history, splits, reference files, report.html, and a lineage row or a pending marker).
 
     ``cluster`` (or JAX's JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID) makes this process
     one of a job's: only process 0 writes the run folder and returns its `Run`; the others train alongside,
-    check that their weights equal process 0's, and return None.
+    check that their weights equal process 0's, and return None. ``tracking_uri``: the MLflow store of the
+    lineage row (default: $MLFLOW_TRACKING_URI, else the SQLite file in the folder holding the run folder).
     """
     display = Display(console or Console(stderr=True), progress)
     cluster = (cluster or Cluster()).or_env()
@@ -53,7 +60,7 @@ def train(
     if not compute.writer:
         return _train_alongside(config, display, compute)
     path = recipe(config.task)(config, resume, display, compute)
-    publish_run(path, display.console)  # report.html + MLflow lineage; failures are reported, never fatal
+    publish_run(path, display.console, tracking_uri)  # report.html + MLflow lineage; failures are reported, never fatal
     return load_run(path)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from shoulders.cli.console import add_command, stderr_console, stdout_console
 from shoulders.config import DEFAULT_EPOCHS_FINETUNE, DEFAULT_EPOCHS_HEAD, DEFAULT_LR, DEFAULT_PATIENCE
 from shoulders.runs import layout
+from shoulders.tracking.lineage import STORE_FILE
 
 console = stderr_console()
 
@@ -42,6 +43,7 @@ def compare(
     devices: Annotated[str | None, typer.Option(help="Devices: 'all' or a count (default: all on an accelerator, 1 on a CPU; more than 1 needs the JAX backend). --batch-size is global.", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Compare folder (default: runs/compare-<timestamp>).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=f"MLflow tracking URI for the lineage (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/{STORE_FILE}, DIR the folder holding the run folder).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train feature extraction, two-phase fine-tuning and from-scratch on the same splits; print and save the table."""
@@ -57,7 +59,8 @@ def compare(
         data, backbone=backbone, seeds=seeds, sizes=sizes, out=out, display=Display(console, not quiet),
         task=task, image_size=image_size, batch_size=batch_size, epochs_head=epochs_head,
         epochs_finetune=epochs_finetune, patience=patience, lr=lr, augment=augment,
-        precision=precision, devices=devices_option(devices), cache_dir=str(cache_dir) if cache_dir else None, **text_options,
+        precision=precision, devices=devices_option(devices), cache_dir=str(cache_dir) if cache_dir else None,
+        tracking_uri=tracking_uri, **text_options,
     )
     print_comparison(result)
 

@@ -38,10 +38,12 @@ def serve(
     Image runs take an image (raw body or multipart field 'file'); text runs take JSON {"text": "..."} or {"texts": [...]}."""
     import uvicorn
 
+    from shoulders.config import check_number
     from shoulders.data.images import MAX_PIXELS
     from shoulders.runs.reader import load_run
     from shoulders.serving import Limits, ServeSettings, create_app
 
+    check_number("--max-body-mb", max_body_mb, low=0.01, meaning="megabytes a request body may hold")  # before it becomes bytes
     settings = ServeSettings(
         format=format, quantize=quantize, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
         api_key=api_key or None,

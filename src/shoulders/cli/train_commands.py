@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shoulders.cli.console import add_command, stderr_console, stdout_console
@@ -17,6 +18,7 @@ from shoulders.config import (
     DEFAULT_PATIENCE,
     STRATEGIES,
 )
+from shoulders.tracking.lineage import STORE_FILE
 
 console = stderr_console()
 
@@ -62,6 +64,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Decode/feature cache (default: $SHOULDERS_CACHE or ~/.cache/shoulders).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=f"MLflow tracking URI for the lineage (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/{STORE_FILE}, DIR the folder holding the run folder).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on your images (or texts): head first, then the top blocks; report on an untouched test split."""
@@ -79,7 +82,8 @@ def train(
         precision=precision, devices=devices_option(devices), engine=engine, ray_address=ray_address,
         out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
-    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=Cluster(coordinator, num_processes, process_id))
+    cluster = Cluster(coordinator, num_processes, process_id)
+    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=cluster, tracking_uri=tracking_uri)
     if run is not None:  # None: a process other than 0 of a job, whose process 0 prints the summary
         print_summary(run)
 
@@ -117,10 +121,14 @@ def evaluate(
     from shoulders.api.evaluate import evaluate_run
 
     result = evaluate_run(run_path, data)
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f} ({result['count']} {'texts' if result.get('task') == 'text' else 'images'})")
+    low, high = result.get("accuracy_ci95", (float("nan"),) * 2)
+    interval = f" (95% CI {low:.4f}-{high:.4f})" if low == low else ""
+    table = Table(title=f"{run_path.name} on {result['source']}: accuracy {result['accuracy']:.4f}{interval}, macro F1 {result['macro_f1']:.4f} ({result['count']} {'texts' if result.get('task') == 'text' else 'images'})")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column)
     for name, row in result["per_class"].items():

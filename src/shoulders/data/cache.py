@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shoulders.data.memory import check_cache_fits
+
 CACHE_VERSION = "2"
 
 
@@ -46,6 +48,7 @@ def cached_images(
     both are cached with the pixels, so a cache hit still reports them.
     Returns (images, failures, warnings, path, how many images were decoded now).
     """
+    check_cache_fits(count, size)  # before a byte is decoded or a cache file is made
     folder = cache_root(cache_dir) / "images"
     path = folder / f"{key}.npy"
     hit = _read(path, folder / f"{key}.json", (count, size[0], size[1], 3))

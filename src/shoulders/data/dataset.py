@@ -54,6 +54,10 @@ class PreparedData(SplitRecord):
     fingerprint: str = ""
     cache_path: Path | None = None
     decoded_now: int = 0
+    hashes: tuple[str, ...] = ()  # each row's file sha256 (none for the embedded digits)
+
+    def content_hashes(self) -> tuple[str, ...]:
+        return self.hashes
 
     def subset(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.splits[split]
@@ -127,6 +131,7 @@ def prepare(
         fingerprint=fingerprint(sorted(zip(names, hashes, labels.tolist()))),
         cache_path=path,
         decoded_now=decoded,
+        hashes=tuple(hashes),
     )
 
 
@@ -193,8 +198,9 @@ def _displays(folders: dict[str, Path]) -> dict[str, str]:
 
 def load_labelled_folder(
     folder: Path, image_size: Size, crop_fraction: float, classes: list[str] | tuple[str, ...], progress: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every image of a folder of class subfolders, labelled by ``classes`` (for evaluating on other data)."""
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every image of a folder of class subfolders, labelled by ``classes`` (for evaluating on other data),
+    and each image's file sha256 (to find images a run has already seen)."""
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder of class subfolders.")
     present = [p.name for p in class_folders(folder)]
@@ -211,4 +217,6 @@ def load_labelled_folder(
     images, failures, _ = decode_many(paths, image_size, crop_fraction, progress=progress)
     failed = {index for index, _ in failures}
     good = np.array([i for i in range(len(paths)) if i not in failed], dtype=np.int64)
-    return images[good], np.array(labels, dtype=np.int64)[good]
+    with ThreadPoolExecutor() as pool:
+        hashes = list(pool.map(_sha256, [paths[i] for i in good]))
+    return images[good], np.array(labels, dtype=np.int64)[good], hashes

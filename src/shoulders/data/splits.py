@@ -251,7 +251,7 @@ def split_rows(
             check_class_sizes(classes, labels, splits[name], sources[name], wording, minimum=1)
     if not splits and max_train is None:
         splits = stratified_split(labels, pool, {"test": test_fraction, "val": val_fraction}, seed)
-        return _non_empty_in_order(splits, wording), None, None
+        return _every_class_in_order(splits, labels, classes, wording), None, None
     if "test" not in splits:
         carved = stratified_split(labels, pool, {"test": test_fraction}, seed)
         splits["test"], pool = carved["test"], carved["train"]
@@ -266,15 +266,25 @@ def split_rows(
         splits["train"] = pool
     else:
         splits.update(stratified_split(labels, pool, {"val": val_fraction}, seed))
-    return _non_empty_in_order(splits, wording), note, subset
+    return _every_class_in_order(splits, labels, classes, wording), note, subset
 
 
-def _non_empty_in_order(splits: dict[str, np.ndarray], wording: Wording) -> dict[str, np.ndarray]:
-    """The splits in `SPLIT_ORDER`; an empty one is an error (there would be nothing to train or score on)."""
+def _every_class_in_order(
+    splits: dict[str, np.ndarray], labels: np.ndarray, classes: tuple[str, ...], wording: Wording
+) -> dict[str, np.ndarray]:
+    """The splits in `SPLIT_ORDER`; a split without some class is an error: an empty test share would make
+    a class's recall unmeasured (and the accuracy a score on the other classes), an empty val share would
+    let early stopping ignore it, an empty train share would leave it unlearned."""
     for name in SPLIT_ORDER:
-        if len(splits[name]) == 0:
+        counts = np.bincount(labels[splits[name]], minlength=len(classes))
+        missing = [classes[index] for index in np.flatnonzero(counts == 0)]
+        if missing:
+            total = {cls: int((labels == classes.index(cls)).sum()) for cls in missing}
+            held = ", ".join(f"{cls!r} ({total[cls]} usable {wording.item if total[cls] == 1 else wording.items})" for cls in missing)
             raise DataError(
-                f"the {name} split is empty: add more {wording.items} (at least 3 per class) so each split gets some."
+                f"the {name} split has no {wording.items} of class {held}: every split (train, val, test) needs each "
+                f"class, so a class needs at least 3 {wording.items} when the split is carved (more like "
+                f"{wording.useful_count}+ for a useful model). Add {wording.items} to it or remove the class."
             )
     return {name: splits[name] for name in SPLIT_ORDER}
 
@@ -337,6 +347,18 @@ class SplitRecord:
     split_note: str
     source: str
 
+    def content_hashes(self) -> tuple[str, ...]:
+        """One sha256 per row (of the file's bytes, or of the text); empty when the rows have none (digits)."""
+        return ()
+
+    def seen(self) -> dict[str, list[str]]:
+        """The content hashes of the rows training looked at (train and val), for reference/seen.json: an
+        evaluation on other data warns when it holds any of them."""
+        hashes = self.content_hashes()
+        if not hashes:
+            return {}
+        return {split: sorted({hashes[row] for row in self.splits[split]}) for split in ("train", "val")}
+
     def split_files(self) -> dict[str, list[str]]:
         """Which file (or row id) went to which split, for splits.json."""
         return {split: [self.names[row] for row in rows] for split, rows in self.splits.items()}
@@ -354,6 +376,11 @@ class SplitRecord:
             "duplicates": len(self.duplicates),
             "split_note": self.split_note,
         }
+
+
+def text_sha256(text: str) -> str:
+    """A text's content hash (that of its UTF-8 bytes), as reference/seen.json records it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def fingerprint(records: Iterable[Sequence[Any]]) -> str:

@@ -237,7 +237,13 @@ def _write_savedmodel(run: Run, quantize: str, ref: verify.Reference, exports: P
         encoded = np.array([file.read_bytes() for file in ref.files], dtype=object)
         probabilities = verify.batched(lambda x: images(images=tf.constant(x))["probabilities"].numpy(), encoded)
         checks[BYTES_SIGNATURE] = verify.compare(BYTES_SIGNATURE, probabilities, ref, verify.FLOAT_TOLERANCE)
-    return {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "signatures": signatures, "verification": checks}
+    entry = {"path": str(target.relative_to(exports.parent)), "bytes": _size(target), "signatures": signatures, "verification": checks}
+    if not ref.files and run.config.data != "digits":
+        entry["note"] = (
+            f"{BYTES_SIGNATURE} was not verified: the test images' own files are not all under {run.config.data} "
+            f"(\"data\" in {layout.CONFIG}). Put them back there, or set \"data\" to their new place, and export again to check it."
+        )
+    return entry
 
 
 def _write_token_savedmodel(run: Run, ref: verify.Reference, exports: Path) -> dict:

@@ -34,8 +34,9 @@ def load_data(config: RunConfig, image_size: int, progress: bool = True) -> Prep
     return prepare(config.data, image_size, crop_fraction=crop_fraction(config), split=split, cache_dir=config.cache_dir, progress=progress)
 
 
-def labelled_images(folder: str | Path, image_size: int, crop: float, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Another labelled folder (``evaluate --data``), decoded as the run's own images were."""
+def labelled_images(folder: str | Path, image_size: int, crop: float, classes: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Another labelled folder (``evaluate --data``), decoded as the run's own images were, and each image's
+    content sha256."""
     return load_labelled_folder(Path(folder), image_size, crop, classes)
 
 

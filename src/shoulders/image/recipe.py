@@ -11,6 +11,7 @@ import numpy as np
 
 from shoulders import backbones
 from shoulders.config import RunConfig
+from shoulders.data.memory import check_batch_fits
 from shoulders.image.inputs import ImageInputs, crop_fraction, load_data
 from shoulders.image.model import ClassifierOptions, build_classifier
 from shoulders.training.compute import Compute
@@ -26,8 +27,9 @@ def train(config: RunConfig, resume: bool = False, display: Display | None = Non
     """Run the whole recipe on images (on ``compute``'s devices and precision); returns the finished run folder."""
     display, compute = display or Display(), compute or Compute()
     compute.check_batch(config.batch_size)
-    folder, config, spec, started = start_run(config, resume)
+    folder, config, spec, started = start_run(config, resume)  # checks only: the folder is made on first write
     size = image_size(config)
+    check_batch_fits(config.batch_size, (size, size))
     weights = None if config.strategy == "scratch" else config.weights
     keras.utils.set_random_seed(config.seed)
     with ThreadPoolExecutor(1) as pool, compute.scope():  # decoding (in C, GIL released) overlaps building the backbone

@@ -12,6 +12,7 @@ from typing import Any
 from shoulders.reporting import figures
 from shoulders.reporting.summary import (
     COMPARISON_COLUMNS,
+    accuracy_interval,
     efficiency_columns,
     efficiency_rows,
     format_row,
@@ -66,8 +67,8 @@ def run_report(run_path: str | os.PathLike) -> str:
     metrics, test = run.metrics, run.metrics["test"]
     text = run.task == "text"
     sections = [
-        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> on {test["count"]} test {items_name(run.task)} no '
-        f'choice looked at &middot; macro F1 {metrics["test_macro_f1"]:.4f} &middot; val accuracy {metrics["val_accuracy"]:.4f}</p>',
+        f'<p class="headline">test accuracy <b>{metrics["test_accuracy"]:.4f}</b> ({accuracy_interval(metrics)}on {test["count"]} test '
+        f'{items_name(run.task)} no choice looked at) &middot; macro F1 {metrics["test_macro_f1"]:.4f} &middot; val accuracy {metrics["val_accuracy"]:.4f}</p>',
         _table(["what", "value"], [list(row) for row in run_summary(run)], numeric_from=9),
         "<h2>Training curves</h2>",
         _img(figures.training_curves(run.history, metrics.get("phase2_start_epoch")), "training curves"),

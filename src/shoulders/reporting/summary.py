@@ -22,12 +22,18 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def accuracy_interval(metrics: dict) -> str:
+    """ "95% CI 0.81-0.97, " (Wilson) when the run recorded it (runs from before it did: nothing)."""
+    low, high = metrics.get("test_accuracy_ci95") or metrics["test"].get("accuracy_ci95") or (None, None)
+    return "" if low is None or low != low else f"95% CI {low:.4f}-{high:.4f}, "
+
+
 def run_summary(run: Run) -> list[tuple[str, str]]:
     """(what, value) rows of a finished run: the headline, how it was trained, what the data held."""
     metrics = run.metrics
     count, kind = metrics["test"]["count"], items_name(metrics.get("task"))
     rows = [
-        ("test accuracy", f"{metrics['test_accuracy']:.4f}  (on {count} test {kind} no choice looked at)"),
+        ("test accuracy", f"{metrics['test_accuracy']:.4f}  ({accuracy_interval(metrics)}on {count} test {kind} no choice looked at)"),
         ("val accuracy", f"{metrics['val_accuracy']:.4f}"),
         ("test macro F1", f"{metrics['test_macro_f1']:.4f}"),
         ("backbone / strategy", f"{metrics['backbone']} / {metrics['strategy']} at {input_size(metrics)}"),

@@ -13,6 +13,7 @@ A run folder looks like a preset folder, plain files readable without this packa
         test.npz            the test inputs (uint8 pixels, or texts), labels, the model's probabilities, names
         calibration.npz     image runs: a sample of training images (TFLite int8 calibration)
         errors.npz          image runs: thumbnails of the worst test errors (the report's gallery)
+        seen.json           the content sha256 of every train and val row (evaluate --data warns on a match)
     report.html         the run's page; exports/ (manifest.json beside each format); tracking*.json
     .state/             resume state while the run is in progress (removed when it finishes)
 """
@@ -33,6 +34,7 @@ REFERENCE = "reference"
 TEST_REFERENCE = f"{REFERENCE}/test.npz"
 CALIBRATION = f"{REFERENCE}/calibration.npz"
 ERROR_THUMBNAILS = f"{REFERENCE}/errors.npz"
+SEEN = f"{REFERENCE}/seen.json"
 EXPORTS = "exports"
 MANIFEST = "manifest.json"  # inside exports/
 SAVEDMODEL = "savedmodel"  # inside exports/

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from shoulders.runs import layout
 
 class RunNotFoundError(ShouldersError, FileNotFoundError):
     """The folder is not a finished run (or not a comparison)."""
+
+
+class RunFileError(ShouldersError, ValueError):
+    """A file of a finished run folder is missing or damaged; the message names it and what to do."""
 
 
 class ReferenceMissingError(ShouldersError, FileNotFoundError):
@@ -53,13 +58,18 @@ class Run:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Run:
         path = Path(path)
-        if not (path / layout.METRICS).exists() or not (path / layout.MODEL).exists():
-            hint = " It looks interrupted: continue it with --resume --out." if (path / layout.CONFIG).exists() else ""
-            raise RunNotFoundError(f"{path} is not a finished shoulders run (no {layout.MODEL}/{layout.METRICS}).{hint}")
+        _check_finished(path)
         config_values = read_json(path / layout.CONFIG)
+        try:
+            config = RunConfig.from_dict(config_values)
+        except (TypeError, AttributeError, ShouldersError) as error:  # a missing field, a wrong type, a bad value
+            raise RunFileError(
+                f"{path / layout.CONFIG} does not describe a run ({error}): it was overwritten or edited by hand. "
+                "Restore it from a backup or fix that field; if it cannot be restored, train the run again."
+            ) from None
         return cls(
             path=path,
-            config=RunConfig.from_dict(config_values),
+            config=config,
             classes=list(read_json(path / layout.DATA)["classes"]),
             metrics=read_json(path / layout.METRICS),
             history=read_json(path / layout.HISTORY),
@@ -105,8 +115,7 @@ class Run:
 
                 keras_hub()  # registers keras-hub's layers (or says how to install them)
 
-            # compile=False: inference needs no optimizer (and skips restoring its state)
-            self._model = keras.saving.load_model(self.path / layout.MODEL, safe_mode=True, compile=False)
+            self._model = _load_model(self.path / layout.MODEL)
         return self._model
 
     def load_images(self, images: Sequence[Any]) -> np.ndarray:
@@ -153,6 +162,36 @@ class Run:
             [{"label": self.classes[i], "probability": float(row[i])} for i in np.argsort(-row)[:top_k]]
             for row in probabilities
         ]
+
+
+def _check_finished(path: Path) -> None:
+    """A finished run holds config.json, model.keras and metrics.json (written last); say which is missing and why."""
+    has = {name: (path / name).exists() for name in (layout.CONFIG, layout.MODEL, layout.METRICS)}
+    if not path.is_dir():
+        raise RunNotFoundError(f"{path} is not a folder: give a run folder (e.g. runs/NAME, as `shoulders train` printed).")
+    if not has[layout.CONFIG]:
+        raise RunNotFoundError(f"{path} is not a shoulders run folder (no {layout.CONFIG}): give a folder written by `shoulders train`.")
+    if not has[layout.METRICS]:
+        raise RunNotFoundError(
+            f"{path} is not a finished run (no {layout.METRICS}, written last): it looks interrupted. Continue it with "
+            f"`shoulders train --resume --out {path}`."
+        )
+    if not has[layout.MODEL]:
+        raise RunFileError(
+            f"{path / layout.MODEL} is missing from a finished run ({layout.METRICS} is there): it was deleted or moved. "
+            "Put it back, or train the run again."
+        )
+
+
+def _load_model(file: Path) -> keras.Model:
+    """The run's model (compile=False: inference needs no optimizer). A .keras file is a zip archive: one
+    that is not (truncated, overwritten) is named as damaged, where Keras would say "File not found"."""
+    if not zipfile.is_zipfile(file):
+        raise RunFileError(
+            f"{file} is damaged: not a complete .keras archive ({file.stat().st_size:,} bytes; truncated or "
+            "overwritten). Copy it back from a backup, or train the run again."
+        )
+    return keras.saving.load_model(file, safe_mode=True, compile=False)
 
 
 def _optional(value: Any, kind: type) -> Any:

@@ -35,6 +35,29 @@ class ResumeError(ShouldersError, ValueError):
     """``--resume`` was asked for a folder that holds no resumable run."""
 
 
+class OutFolderError(ShouldersError, ValueError):
+    """An output folder (``--out``, ``--cache-dir``) cannot be made where it was asked for."""
+
+
+def check_output_folder(path: str | os.PathLike, option: str, data: str | None = None, note: str = "") -> Path:
+    """``path`` can become a folder: nothing on the way is a file, and it is not inside the ``data`` folder,
+    where a scan would take it for a class of no images (or read the run's own files as data)."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            what = "is a file" if part == path else f"is inside {part}, which is a file"
+            raise OutFolderError(f"{option} {path} {what}, not a folder: give {option} a folder path (new or empty).")
+    if data is None or data == "digits" or not Path(data).is_dir():
+        return path
+    root, target = Path(data).resolve(), path.resolve()
+    if target == root or target.is_relative_to(root):
+        raise OutFolderError(
+            f"{option} {path}{note} is inside the data folder {data}: its files would be scanned as data. "
+            f"Give {option} a folder outside {root}, e.g. {root.parent / 'runs' / path.name}."
+        )
+    return path
+
+
 def new_run_path(backbone: str, root: str | os.PathLike = "runs") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{stamp}-{backbone}"
@@ -62,19 +85,25 @@ class RunFolder:
     path: Path
 
     @classmethod
-    def create(cls, path: Path) -> RunFolder:
+    def create(cls, path: Path, data: str | None = None, note: str = "") -> RunFolder:
+        """A new run folder at ``path``, checked but not made: the first file written makes it, so a run
+        refused before then (an option, the data) leaves no empty folder behind."""
+        check_output_folder(path, "--out", data, note)
         if path.exists() and any(path.iterdir()):
             raise RunExistsError(
                 f"{path} already holds files: choose another --out, or pass --resume to continue an interrupted run there."
             )
-        path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
     @classmethod
     def open(cls, config: RunConfig, resume: bool) -> tuple[RunFolder, RunConfig]:
         """A new folder for ``config``, or (``resume``) the interrupted one with the config it saved."""
-        if not resume:
-            return cls.create(Path(config.out) if config.out else new_run_path(config.backbone)), config
+        if config.cache_dir:
+            check_output_folder(config.cache_dir, "--cache-dir", config.data)
+        if not resume and config.out:
+            return cls.create(Path(config.out), config.data), config
+        if not resume:  # the default, runs/ under the current folder
+            return cls.create(new_run_path(config.backbone), config.data, " (the default, as --out was not given)"), config
         if not config.out:
             raise ResumeError("--resume needs --out RUN_FOLDER: the folder of the interrupted run")
         folder = cls(Path(config.out))
@@ -87,19 +116,25 @@ class RunFolder:
     @property
     def state_path(self) -> Path:
         state = self.path / layout.STATE
-        state.mkdir(exist_ok=True)
+        state.mkdir(parents=True, exist_ok=True)
         return state
 
     def write_config(self, config: RunConfig, extra: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / layout.CONFIG, {**config.to_dict(), **extra, "versions": package_versions()})
 
     def write_data(self, data) -> None:
-        """splits.json, bad_files.json and data.json of a loaded dataset (images or texts)."""
+        """splits.json, bad_files.json, data.json and reference/seen.json of a loaded dataset (images or texts): the first files
+        of a run, so the folder is made here, once the data has loaded."""
+        self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / layout.SPLITS, data.split_files())
         write_json(self.path / layout.BAD_FILES, [{"path": bad.path, "reason": bad.reason} for bad in data.bad_files])
         duplicates = [{"kind": dup.kind, "kept": dup.kept, "dropped": list(dup.dropped)} for dup in data.duplicates]
         summary = {**data.summary(), "classes": list(data.classes), "fingerprint": data.fingerprint, "duplicates": duplicates}
         write_json(self.path / layout.DATA, summary)
+        if seen := data.seen():
+            (self.path / layout.REFERENCE).mkdir(exist_ok=True)
+            write_json(self.path / layout.SEEN, seen)
 
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
         """One ``.npz`` of the folder (a `layout` name such as ``layout.TEST_REFERENCE``), atomically."""
@@ -140,6 +175,7 @@ class RunFolder:
 
     def finish(self, model: keras.Model, history: list[dict], metrics: dict) -> None:
         """Write the final files (model first, metrics last: metrics.json marks a finished run)."""
+        self.path.mkdir(parents=True, exist_ok=True)
         save_model(model, self.path / layout.MODEL)
         write_json(self.path / layout.HISTORY, history)
         write_json(self.path / layout.METRICS, metrics)

@@ -9,7 +9,7 @@ image or a text). An API key, when set, guards the predict routes.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -19,18 +19,21 @@ from typing import TypeVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
+from shoulders.config import check_number
 from shoulders.runs.reader import Run
 from shoulders.serving.batching import MicroBatcher
 from shoulders.serving.errors import QueueFullError, RequestError
-from shoulders.serving.inputs import Limits, decode_image, decode_instances, read_body, upload_bytes
+from shoulders.serving.inputs import Limits, decode_image, decode_instances, parse_json, read_body, upload_bytes
 from shoulders.serving.page import page_html
 from shoulders.serving.predictors import Predict, load_predictor
 from shoulders.serving.texts import instance_texts, request_texts
 
 T = TypeVar("T")
+log = logging.getLogger("shoulders.serving")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,12 @@ class ServeSettings:
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
 
+    def __post_init__(self) -> None:
+        for name, option, low in (("max_batch", "--max-batch", 1), ("max_queue", "--max-queue", 1), ("top_k", "top_k", 1)):
+            check_number(option, getattr(self, name), low=low, whole=True)
+        check_number("--max-wait-ms", self.max_wait_ms, low=0, meaning="milliseconds to wait for more requests")
+        check_number("--timeout", self.timeout_s, low=0, open_bound="low", meaning="seconds before a waiting request gets 504")
+
 
 def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predict | None = None) -> FastAPI:
     """The app for ``run``; ``predictor`` replaces the model (tests use a slow one to fill the queue)."""
@@ -54,6 +63,7 @@ def create_app(run: Run, settings: ServeSettings | None = None, predictor: Predi
     served = ServedRun(run, settings, predictor or load_predictor(run, settings.format, settings.quantize))
     app = FastAPI(title=f"shoulders: {run.name}", lifespan=served.lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(RequestError, _request_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     guarded = [Depends(served.check_key)]
     app.add_api_route("/predict", served.predict_route, methods=["POST"], dependencies=guarded)
     app.add_api_route("/v1/models/{name}:predict", served.tf_serving_predict, methods=["POST"], dependencies=guarded)
@@ -173,10 +183,14 @@ async def _request_error(_: Request, error: RequestError) -> JSONResponse:
 
 
 def _json_payload(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestError(400, f"body is not valid JSON ({error}); send {{\"instances\": [...]}}.") from None
+    return parse_json(body, 'send {"instances": [...]}')
+
+
+async def _client_gone(request: Request, _: ClientDisconnect) -> Response:
+    """A client that hangs up before its body ends: one log line, not a traceback (no one reads the answer)."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.warning("%s went away before sending its whole request to %s %s", client, request.method, request.url.path)
+    return Response(status_code=400)
 
 
 def _top(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import warnings
 from dataclasses import dataclass
 
@@ -16,8 +17,9 @@ import numpy as np
 from PIL import Image
 from starlette.requests import Request
 
+from shoulders.config import check_number
 from shoulders.data.images import ImageDecodeError, load_image
-from shoulders.serving.errors import RequestError, ServeConfigError
+from shoulders.serving.errors import RequestError
 
 IMAGE_TAKES = "send an image as the raw body or as a multipart field named 'file'"
 
@@ -34,8 +36,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            if value < 1:
-                raise ServeConfigError(f"Limits.{name} must be at least 1. Received: {value}")
+            check_number(f"Limits.{name}", value, low=1, whole=True)
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:
@@ -52,6 +53,19 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     body = b"".join(chunks)
     request._body = body  # Starlette's form()/json() parse this cached body instead of the spent stream
     return body
+
+
+def parse_json(body: bytes, takes: str) -> object:
+    """The JSON of a request body; any malformed body (not UTF-8, not JSON, nested past Python's recursion
+    limit) is a 400 that says what ``takes`` describes, never a 500."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise RequestError(415, f"received binary data (an image?), not JSON text; {takes}.") from None
+    except json.JSONDecodeError as error:
+        raise RequestError(400, f"body is not valid JSON ({error}); {takes}.") from None
+    except RecursionError:
+        raise RequestError(400, f"body nests JSON too deeply to read; {takes}.") from None
 
 
 async def upload_bytes(request: Request, limits: Limits) -> bytes:

@@ -8,13 +8,11 @@ stops a client from making the server tokenize megabytes.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from starlette.requests import Request
 
 from shoulders.serving.errors import RequestError
-from shoulders.serving.inputs import Limits, read_body
+from shoulders.serving.inputs import Limits, parse_json, read_body
 
 TAKES = 'this run classifies texts: send JSON {"text": "..."} or {"texts": ["...", ...]}'
 FILE_TYPES = ("multipart/", "image/", "application/octet-stream")
@@ -57,6 +55,12 @@ def check_texts(texts: list, limits: Limits) -> np.ndarray:
             raise RequestError(422, f"text {index}: expected a string. Received: {type(text).__name__}")
         if not text.strip():
             raise RequestError(422, f"text {index}: empty (or only whitespace); send some words to classify.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:  # JSON's \ud800 escapes decode to lone surrogates: not text
+            raise RequestError(
+                422, f"text {index}: not valid Unicode (a lone surrogate {text[error.start]!r} at character {error.start}); send UTF-8 text."
+            ) from None
         if len(text) > limits.max_text_chars:
             raise RequestError(
                 413, f"text {index}: {len(text):,} characters is over the limit of {limits.max_text_chars:,}; shorten it."
@@ -67,9 +71,4 @@ def check_texts(texts: list, limits: Limits) -> np.ndarray:
 def _json(body: bytes, content_type: str) -> object:
     if content_type.startswith(FILE_TYPES):
         raise RequestError(415, f"received a file ({content_type.split(';')[0]}); {TAKES}.")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise RequestError(415, f"received binary data (an image?); {TAKES}.") from None
-    except json.JSONDecodeError as error:
-        raise RequestError(400, f"body is not valid JSON ({error}); {TAKES}.") from None
+    return parse_json(body, TAKES)

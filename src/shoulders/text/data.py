@@ -35,6 +35,7 @@ from shoulders.data.splits import (
     fingerprint,
     split_note,
     split_rows,
+    text_sha256,
 )
 from shoulders.text.files import Column, Source, check_column, read_folder, read_path, read_sources
 
@@ -61,6 +62,9 @@ class TextData(SplitRecord):
     def bad_files(self) -> list[BadFile]:
         """The skipped rows under the image loader's name, so a run folder writes both alike."""
         return self.bad_rows
+
+    def content_hashes(self) -> tuple[str, ...]:
+        return tuple(text_sha256(text) for text in self.texts)
 
     def subset(self, split: str) -> tuple[list[str], np.ndarray]:
         rows = self.splits[split]

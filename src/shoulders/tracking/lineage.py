@@ -1,12 +1,14 @@
 """Lineage in MLflow: each finished run folder becomes one MLflow run (params, per-epoch metrics, test
-metrics, tags, the folder as artifacts).
+metrics, tags, and as artifacts the run's small records: `ARTIFACTS`). The folder itself is referenced by
+the tag ``shoulders.run_folder``, never copied: the model, reference/ and exports stay where they are.
 
 The run folder is the record; MLflow is an index over it. So logging never blocks or loses a run: a
 failure leaves ``tracking_pending.json`` in the folder and ``shoulders runs --sync`` logs it later.
 
-Default store: ``sqlite:///<parent of the run folder>/mlflow.db`` (for a run inside a compare folder, the
-compare folder's parent, so one store indexes everything under ``runs/``); ``MLFLOW_TRACKING_URI`` or an
-explicit URI points elsewhere. We use `MlflowClient` rather than the fluent API: it runs no context
+Default store: ``sqlite:///<runs folder>/mlflow.db``, the runs folder being the one that holds the run
+folder (``runs/`` by default; for a run inside a compare folder, the compare folder's parent, so one store
+indexes everything under ``runs/``), with its artifacts in ``<runs folder>/mlartifacts/``;
+``MLFLOW_TRACKING_URI`` or an explicit URI (``--tracking-uri``) points elsewhere. We use `MlflowClient` rather than the fluent API: it runs no context
 providers (no git lookup, no notebook detection), which keeps logging to a fraction of a second.
 """
 
@@ -28,6 +30,10 @@ PENDING_FILE = layout.TRACKING_PENDING
 TRACKED_FILE = layout.TRACKING
 STORE_FILE = "mlflow.db"
 MARKERS = (PENDING_FILE, TRACKED_FILE)
+# What a run logs as artifacts: its records and page, kilobytes, not its model or reference arrays (megabytes
+# each, already in the run folder the run_folder tag names).
+ARTIFACTS = (layout.CONFIG, layout.METRICS, layout.HISTORY, layout.DATA, layout.BAD_FILES, layout.REPORT)
+MAX_ARTIFACT_BYTES = 5_000_000
 PARAM_LIMIT = 6000  # MLflow's longest param value
 SQLITE = "sqlite:///"
 # An unreachable server must fail in seconds, not after minutes of retries with backoff.
@@ -176,7 +182,7 @@ def log_run(run_path: str | os.PathLike, tracking_uri: str | None = None, experi
 
 
 def _log(path: Path, uri: str, experiment: str) -> str:
-    """One MLflow run for the folder: tags, params, per-epoch and final metrics, the files as artifacts."""
+    """One MLflow run for the folder: tags, params, per-epoch and final metrics, its records as artifacts."""
     from mlflow import MlflowClient
     from mlflow.entities import Param
 
@@ -193,12 +199,9 @@ def _log(path: Path, uri: str, experiment: str) -> str:
         client.log_batch(run_id, params=params[start : start + 100])
     for start in range(0, len(logged), 1000):
         client.log_batch(run_id, metrics=logged[start : start + 1000])
-    for item in sorted(path.iterdir()):
-        if item.name in MARKERS:
-            continue
-        if item.is_dir():
-            client.log_artifacts(run_id, str(item), artifact_path=item.name)
-        else:
+    for name in ARTIFACTS:
+        item = path / name
+        if item.is_file() and item.stat().st_size <= MAX_ARTIFACT_BYTES:
             client.log_artifact(run_id, str(item))
     client.set_terminated(run_id)
     return run_id

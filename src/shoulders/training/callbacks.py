@@ -58,6 +58,35 @@ class RichProgress(keras.callbacks.Callback):
             self._progress.stop()
 
 
+class DivergenceStop(keras.callbacks.Callback):
+    """Stops ``fit`` at the first batch whose loss is not finite or has exploded (``EXPLOSION`` times the
+    phase's first loss): Keras' TerminateOnNaN, which also notes where (``diverged``), so the phase can put
+    its best weights back and say why it stopped."""
+
+    EXPLOSION = 100.0
+
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+        self.epoch = 0
+        self.first: float | None = None
+        self.diverged: dict | None = None
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None or self.diverged is not None:
+            return
+        loss = float(loss)
+        if self.first is None and math.isfinite(loss):
+            self.first = max(loss, 1.0)  # a loss near 0 at the start must not make every later one "explode"
+        if not math.isfinite(loss) or (self.first is not None and loss > self.EXPLOSION * self.first):
+            self.diverged = {"phase": self.phase, "epoch": self.epoch + 1, "batch": batch + 1, "loss": loss}
+            self.model.stop_training = True
+
+
 class ResumableEarlyStopping(keras.callbacks.Callback):
     """Early stopping on ``val_loss`` with the best weights restored, its state kept on disk.
 
@@ -103,9 +132,12 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def restore_best(self) -> None:
+    def restore_best(self) -> bool:
+        """Put the best epoch's weights back; False when no epoch has finished with a finite val loss."""
         if self._weights_file.exists():
             self.model.load_weights(self._weights_file)
+            return True
+        return False
 
 
 

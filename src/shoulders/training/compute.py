@@ -58,6 +58,8 @@ class Cluster:
         return (self.num_processes or 1) > 1
 
     def check(self) -> None:
+        if self.num_processes is not None and (isinstance(self.num_processes, bool) or self.num_processes < 1):
+            raise ComputeError(f"--num-processes counts the processes of the job: give 1 or more. Received: {self.num_processes}")
         if not self.multi:
             return
         if not self.coordinator or ":" not in self.coordinator:

@@ -26,7 +26,7 @@ from shoulders.errors import ShouldersError
 from shoulders.io import save_weights
 from shoulders.runs.writer import RunFolder
 from shoulders.training import guardrails, phases
-from shoulders.training.callbacks import FeatureValidation, ModelValidation, ResumableEarlyStopping, RichProgress
+from shoulders.training.callbacks import DivergenceStop, FeatureValidation, ModelValidation, ResumableEarlyStopping, RichProgress
 from shoulders.training.compute import Compute
 from shoulders.training.metrics import classification_metrics, softmax
 from shoulders.training.model import HEAD_LAYERS, head_model
@@ -34,6 +34,10 @@ from shoulders.training.model import HEAD_LAYERS, head_model
 
 class BackboneTaskError(ShouldersError, ValueError):
     """The backbone is of another task's kind (an image backbone for texts, or the reverse)."""
+
+
+class TrainingDivergedError(ShouldersError, FloatingPointError):
+    """The loss became NaN (or exploded) before any epoch gave weights worth keeping."""
 
 
 class TaskInputs(Protocol):
@@ -71,6 +75,7 @@ class PhaseResult:
     epochs_run: int = 0  # the epoch count at the end of the phase (numbering continues across phases)
     history: list[dict] = field(default_factory=list)
     trainable_params: int = 0
+    diverged: dict | None = None  # where the loss became NaN or exploded (training stopped there)
 
 
 @dataclass(frozen=True)
@@ -199,9 +204,9 @@ class FineTuner:
         phase1, phase2 = PhaseResult(), PhaseResult()
         if config.strategy in ("two-phase", "feature-extraction"):
             phase1 = self.fit_head()
-        if has_phase2(config):
-            phase2 = self.fit_top(phase1.epochs_run)
-        elif config.strategy in ("full", "scratch"):
+            if has_phase2(config) and phase1.diverged is None:  # a diverged phase stops training at once
+                phase2 = self.fit_top(phase1.epochs_run)
+        else:  # full, scratch
             phase1 = self.fit_all()
         self.details.setdefault("frozen_layers", phases.frozen_layer_count(self.model))
         return phase1, phase2
@@ -264,7 +269,10 @@ class FineTuner:
             result = classification_metrics(data.labels[data.splits[split]], probabilities, data.classes)
             metrics[f"{split}_accuracy"] = result["accuracy"]
             if split == "test":
-                metrics.update(test=result, test_macro_f1=result["macro_f1"], test_predictions=_predictions(data, probabilities))
+                metrics.update(
+                    test=result, test_accuracy_ci95=result["accuracy_ci95"], test_macro_f1=result["macro_f1"],
+                    test_predictions=_predictions(data, probabilities),
+                )
                 test_probabilities = probabilities
         return metrics, test_probabilities
 
@@ -305,6 +313,7 @@ class FineTuner:
         on_features = isinstance(train, tuple)
         validator = self._validator(model, validation, on_features)
         stopper, callbacks = self._callbacks(phase, on_features, validator)
+        divergence = DivergenceStop(phase.name)
         x, y = train if on_features else (train, None)
         model.fit(
             x,
@@ -314,12 +323,32 @@ class FineTuner:
             validation_data=None if validator is not None else validation,
             initial_epoch=phase.initial_epoch,
             epochs=phase.initial_epoch + phase.epochs,
-            callbacks=callbacks,
+            callbacks=[divergence, *callbacks],
             verbose=0,
         )
-        if not on_features:
-            stopper.restore_best()
-        return PhaseResult(self.folder.last_epoch(phase.name, phase.initial_epoch), self.folder.phase_history(phase.name))
+        # the features' Keras EarlyStopping restored its best weights itself; a finite best is a kept epoch
+        kept = stopper.restore_best() if not on_features else np.isfinite(stopper.best)
+        result = PhaseResult(self.folder.last_epoch(phase.name, phase.initial_epoch), self.folder.phase_history(phase.name))
+        if divergence.diverged is not None:
+            result.diverged = self._diverged(divergence.diverged, phase, kept)
+        return result
+
+    def _diverged(self, where: dict, phase: Phase, kept: bool) -> dict:
+        """Say where training diverged and which LR to lower; refuse the run when no epoch is worth keeping."""
+        option = "--lr" if phase.name == "phase1" and self.config.strategy != "full" else "--lr-finetune"
+        loss = "NaN" if not np.isfinite(where["loss"]) else f"{where['loss']:.4g} (exploded)"
+        what = f"the loss became {loss} at {phase.name} epoch {where['epoch']}, batch {where['batch']}, at LR {phase.lr:g}"
+        if not kept:
+            raise TrainingDivergedError(
+                f"training stopped: {what}, before any epoch gave usable weights. Lower {option} (e.g. {phase.lr / 10:g}) "
+                "and train again; check the data for broken inputs if it still happens."
+            )
+        self.display.console.print(
+            f"[yellow]warning:[/] training stopped: {what}. The best epoch's weights are kept and later phases skipped; "
+            f"lower {option} (e.g. {phase.lr / 10:g}) to train further."
+        )
+        self.details["diverged"] = {**where, "lr": phase.lr}
+        return where
 
     def _validator(self, model: keras.Model, validation, on_features: bool) -> keras.callbacks.Callback | None:
         """Who computes val_*: numpy on cached features; our padded, gathered predictions when the batch is

@@ -16,8 +16,10 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=indices, zero_division=0
     )
+    correct = int((predicted == labels).sum())
     return {
-        "accuracy": float((predicted == labels).mean()) if len(labels) else float("nan"),
+        "accuracy": correct / len(labels) if len(labels) else float("nan"),
+        "accuracy_ci95": list(wilson_interval(correct, len(labels))),
         "macro_f1": float(np.mean(f1)),
         "count": int(len(labels)),
         "per_class": {
@@ -27,6 +29,17 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         "confusion_matrix": confusion_matrix(labels, predicted, labels=indices).tolist(),
         "expected_calibration_error": expected_calibration_error(labels, probabilities),
     }
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion: honest for few trials and for 0 or 100% (where the
+    normal approximation gives an interval of width 0). Wilson (1927), JASA 22(158). (nan, nan) for 0 trials."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    share, z2 = successes / trials, z * z
+    centre = (share + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = z * np.sqrt(share * (1 - share) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
