@@ -14,7 +14,9 @@ stage after stage, as `shoulders train` and `shoulders predict` run them:
 
 Memory per stage: peak RSS (VmHWM, reset before the stage) and peak anonymous RSS (sampled every 20 ms),
 which leaves out the file-backed pages of the memory-mapped cache. Decoding is also timed with 1 thread
-and with every core on the same 1,000 images (target: at least 1.7x on 2 cores).
+and with every core on the same 1,000 images (target: at least 1.7x on 2 cores). Last, the whole
+`shoulders predict RUN @list --out p.parquet` process on 500, 2,000 and 4,000 of the JPEGs plus a corrupt
+file: its peak RSS (targets: under 1.5 GB at 2,000; less than 150 MB more at 4,000 than at 500).
 
     python bench/scale.py [--sizes 1000 4000 16000] [--work /tmp/shoulders-scale] [--image-size 224]
 """
@@ -169,6 +171,30 @@ def decode_speedup(folder: Path, image_size: int) -> dict:
             "speedup": timings[1] / timings[os.cpu_count()]}
 
 
+def cli_predict_memory(run_path: Path, folder: Path, counts: list[int]) -> dict:
+    """`shoulders predict RUN @list --out p.parquet` as a user runs it, for the first ``count`` JPEGs plus one
+    corrupt file: the whole process's peak RSS (wait4's ru_maxrss), rows and failures."""
+    import pyarrow.parquet as pq
+
+    paths = sorted(folder.rglob("*.jpg"))
+    corrupt = folder.parent / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    results = {}
+    with tempfile.TemporaryDirectory() as work:
+        for count in counts:
+            listing, out = Path(work) / f"list{count}.txt", Path(work) / f"p{count}.parquet"
+            listing.write_text("\n".join(map(str, [*paths[:count], corrupt])) + "\n")
+            command = [sys.executable, "-m", "shoulders.cli.main", "predict", str(run_path), f"@{listing}", "--out", str(out)]
+            started = time.perf_counter()
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            table = pq.read_table(out, columns=["error"]).column("error").to_pylist()
+            results[count] = {"peak_rss_mb": usage.ru_maxrss / 1024, "rows": len(table), "failed": sum(map(bool, table)),
+                              "seconds": time.perf_counter() - started, "exit": os.waitstatus_to_exitcode(status)}
+            print(f"predict CLI, {count} JPEGs + 1 corrupt: {results[count]}", flush=True)
+    return results
+
+
 def train_run(folder: Path, out: Path, image_size: int) -> Path:
     import shoulders
 
@@ -183,6 +209,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "shoulders-scale")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--predict-counts", type=int, nargs="+", default=[500, 2000, 4000])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -199,7 +226,12 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         table[n] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"N={n}: " + ", ".join(f"{stage} {row['per_image_ms']:.3f} ms/img {row['peak_anon_mb']:.0f} MB" for stage, row in table[n].items()), flush=True)
+    memory = cli_predict_memory(run_path, folders[max(args.sizes)], args.predict_counts)
     report(table, decode_speedup(folders[min(args.sizes)], args.image_size), args.sizes)
+    low, high = min(args.predict_counts), max(args.predict_counts)
+    print(f"predict CLI peak RSS: " + ", ".join(f"{n}: {row['peak_rss_mb']:.0f} MB" for n, row in memory.items())
+          + f"; {low} -> {high}: {memory[high]['peak_rss_mb'] - memory[low]['peak_rss_mb']:+.0f} MB (target < 150 MB)")
+    print(json.dumps({"predict_cli": memory}))
 
 
 def report(table: dict, speedup: dict, sizes: list[int]) -> None:

@@ -9,8 +9,7 @@ import pytest
 from tiny_runs import make_colour_folder
 
 import shoulders
-from shoulders.api.backfill import open_run
-from shoulders.data import DataError
+from shoulders.api.backfill import DataMovedError, open_run
 from shoulders.api.evaluate import evaluate_run
 from shoulders.export import export_run
 from shoulders.reporting import write_run_report
@@ -60,7 +59,7 @@ def test_an_older_folder_is_completed_once_then_read_alone(moved_run, tmp_path):
     shutil.copytree(moved_run.path, older, ignore=shutil.ignore_patterns(layout.REFERENCE, layout.EXPORTS))
     with pytest.raises(ReferenceMissingError, match="older shoulders"):
         shoulders.load_run(older).arrays(layout.TEST_REFERENCE)
-    with pytest.raises(DataError, match="is not a folder"):  # its photos are gone: nothing to rebuild from
+    with pytest.raises(DataMovedError, match="is missing: .* set 'data' in config.json"):  # its photos are gone
         open_run(older)
     moved = moved_run.path.parent / "moved-away"
     moved.rename(moved_run.path.parent / "photos")
