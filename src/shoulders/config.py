@@ -203,10 +203,10 @@ def _check_engine(config: RunConfig) -> None:
     require(config.engine)  # names the extra to install
     if config.task != "image":
         raise ConfigError("--engine ray computes image features: text runs train with --engine local")
-    if config.strategy not in ("feature-extraction", "two-phase") or (config.strategy == "two-phase" and config.augment):
+    if config.strategy not in ("feature-extraction", "two-phase") or config.augment:
         raise ConfigError(
             "--engine ray computes the frozen backbone's features once, which only --strategy feature-extraction "
-            "and two-phase with --no-augment do (with augmentation each epoch sees new pixels): add --no-augment, "
+            "or two-phase with --no-augment do (with augmentation each epoch sees new pixels): add --no-augment, "
             "or use --engine local"
         )
 

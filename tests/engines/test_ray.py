@@ -64,9 +64,3 @@ def test_train_feature_extraction_on_ray_matches_the_local_run(colour_folder, tm
     files = sorted(colour_folder.glob("*/*.png"))
     assert np.abs(remote.predict(files) - local.predict(files)).max() < 1e-4
 
-
-def test_train_engine_ray_refuses_augmentation(colour_folder, tmp_path):
-    from shoulders.config import ConfigError
-
-    with pytest.raises(ConfigError, match="--no-augment"):
-        shoulders.train(colour_folder, out=tmp_path / "r", engine="ray", progress=False)

@@ -135,3 +135,25 @@ def test_resume_after_a_kill_continues_from_the_last_epoch(colour_folder, cache_
     assert len(epochs) == 3 + 12
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["phase2_start_epoch"] == 3 and last_phase2 >= 4
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_what_was_kept_and_how_to_continue(colour_folder, cache_dir, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "shoulders.cli.main", "train", str(colour_folder), "--out", str(out),
+               "--image-size", "32", "--batch-size", "4", "--epochs-head", "3", "--epochs-finetune", "20",
+               "--patience", "20", "--no-augment", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    epochs = out / ".state" / "epochs.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (epochs.exists() and '"phase2"' in epochs.read_text()):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted:" in stderr and "finished epochs" in stderr
+    assert f"--out {out} --resume" in stderr

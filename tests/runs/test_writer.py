@@ -46,3 +46,28 @@ def test_a_run_refused_by_its_data_leaves_no_folder(tmp_path, cache_dir):
     with pytest.raises(DataError, match="'dogs' has only 1 usable image"):
         shoulders.train(tmp_path / "photos", out=out, image_size=32, progress=False)
     assert not out.exists()
+
+
+def test_resume_refuses_new_options_and_names_them(tmp_path):
+    """An interrupted run resumed with other options would mix two runs: refused, each change named."""
+    import dataclasses
+    import json
+
+    from shoulders.config import RunConfig
+    from shoulders.runs.writer import ResumeError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = RunConfig.from_options(photos, out=str(run), lr=1e-3, image_size=64)
+    (run / "config.json").write_text(json.dumps(saved.to_dict()))
+    with pytest.raises(ResumeError, match=r"--image-size 96 \(the run's: 64\); --lr 0.01 \(the run's: 0.001\)"):
+        RunFolder.open(RunConfig.from_options(photos, out=str(run), lr=1e-2, image_size=96), resume=True)
+    with pytest.raises(ResumeError, match=r"--augment/--no-augment off \(the run's: on\)"):
+        RunFolder.open(RunConfig.from_options(photos, out=str(run), augment=False), resume=True)
+    with pytest.raises(ResumeError, match="DATA .*elsewhere"):
+        RunFolder.open(RunConfig.from_options(tmp_path / "elsewhere", out=str(run)), resume=True)
+    same = RunFolder.open(RunConfig.from_options(photos, out=str(run), cache_dir=str(tmp_path / "c")), resume=True)[1]
+    assert same.cache_dir == str((tmp_path / "c").resolve()) or same.cache_dir == str(tmp_path / "c")  # taken anew
+    assert dataclasses.replace(same, cache_dir=saved.cache_dir) == saved  # the defaults are no change: the saved options go on

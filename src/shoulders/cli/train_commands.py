@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -59,7 +63,7 @@ def train(
     coordinator: Annotated[str | None, typer.Option(help="Several processes (machines): process 0's HOST:PORT, the same for every process (or JAX_COORDINATOR_ADDRESS).")] = None,
     num_processes: Annotated[int | None, typer.Option(help="Several processes: how many join the job (or JAX_NUM_PROCESSES). Only process 0 writes the run folder.")] = None,
     process_id: Annotated[int | None, typer.Option(help="Several processes: this one's index, 0 to N-1 (or JAX_PROCESS_ID).")] = None,
-    engine: Annotated[str, typer.Option(help="Where the frozen backbone's features are computed: local, or ray (a Ray actor pool, extra shoulders\\[ray]; --strategy feature-extraction, or two-phase with --no-augment).")] = "local",
+    engine: Annotated[str, typer.Option(help="Where the frozen backbone's features are computed: local, or ray (a Ray actor pool, extra shoulders\\[ray]; with --no-augment: --strategy feature-extraction or two-phase).")] = "local",
     ray_address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS", help="--engine ray: the cluster to join (default: a local one is started).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<timestamp>-<backbone>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its last completed epoch.")] = False,
@@ -83,9 +87,44 @@ def train(
         out=str(out) if out else None, cache_dir=str(cache_dir) if cache_dir else None,
     )
     cluster = Cluster(coordinator, num_processes, process_id)
-    run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=cluster, tracking_uri=tracking_uri)
+    with _explained_interrupt(config):
+        run = train_run(config, resume=resume, progress=not quiet, console=console, cluster=cluster, tracking_uri=tracking_uri)
     if run is not None:  # None: a process other than 0 of a job, whose process 0 prints the summary
         print_summary(run)
+
+
+@contextlib.contextmanager
+def _explained_interrupt(config) -> Iterator[None]:
+    started = time.time()
+    try:
+        yield
+    except KeyboardInterrupt:
+        _interrupted(config, started)
+
+
+def _interrupted(config, started: float) -> NoReturn:
+    """Ctrl-C: say what was kept and the exact command that continues the run, then exit 130 (as shells do)."""
+    from shoulders.runs import layout
+
+    folder = Path(config.out) if config.out else _newest_run(Path("runs"), started)
+    if folder is None or not (folder / layout.CONFIG).exists():
+        console.print("[yellow]interrupted[/] before the run folder was written: nothing to keep; start again.")
+        raise typer.Exit(130)
+    epochs_log = folder / layout.STATE / "epochs.jsonl"
+    epochs = len(epochs_log.read_text().splitlines()) if epochs_log.exists() else 0
+    data = "--dataset digits" if config.data == "digits" else shlex.quote(config.data)
+    console.print(
+        f"[yellow]interrupted:[/] {escape(str(folder))} keeps its {epochs} finished epochs. Continue it with:\n"
+        f"  shoulders train {escape(data)} --out {escape(shlex.quote(str(folder)))} --resume",
+        soft_wrap=True,  # a command to copy: never folded
+    )
+    raise typer.Exit(130)
+
+
+def _newest_run(root: Path, started: float) -> Path | None:
+    """The run folder this process made under the default ``runs/`` (the newest one begun after ``started``)."""
+    made = [path for path in root.glob("*") if path.is_dir() and path.stat().st_mtime >= started - 1] if root.is_dir() else []
+    return max(made, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def _data_source(data: Path | None, dataset: str | None) -> str:

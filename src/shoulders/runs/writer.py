@@ -6,6 +6,8 @@ evaluate, serve and predict never go back to the dataset.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import platform
@@ -32,7 +34,39 @@ class RunExistsError(ShouldersError, FileExistsError):
 
 
 class ResumeError(ShouldersError, ValueError):
-    """``--resume`` was asked for a folder that holds no resumable run."""
+    """``--resume`` was asked for a folder that holds no resumable run, or with options that differ from its own."""
+
+
+# Options a resumed run takes anew when given: where it caches, and where its features are computed.
+_RESUMABLE_ANEW = ("cache_dir", "engine", "ray_address")
+_PATHS = frozenset({"data", "test_file", "val_file"})
+_FLAGS = {"data": "DATA", "augmentation": "--augment/--no-augment", "test_file": "--test", "val_file": "--val"}
+
+
+def resume_changes(given: RunConfig, saved: RunConfig) -> list[str]:
+    """The options of ``given`` that were set (differ from the defaults) and differ from the run's saved ones,
+    as "--lr 0.01 (the run's: 0.001)"; a resumed run never mixes two sets of options."""
+    defaults = RunConfig(data=given.data, task=given.task)
+    changed = []
+    for field in dataclasses.fields(RunConfig):
+        name = field.name
+        mine, theirs = getattr(given, name), getattr(saved, name)
+        if name == "out" or name in _RESUMABLE_ANEW or _same(name, mine, theirs) or (name != "data" and mine == getattr(defaults, name)):
+            continue
+        changed.append(f"{_FLAGS.get(name, '--' + name.replace('_', '-'))} {_shown(mine)} (the run's: {_shown(theirs)})")
+    return changed
+
+
+def _same(name: str, mine: Any, theirs: Any) -> bool:
+    if name in _PATHS and mine is not None and theirs is not None:
+        return Path(mine).resolve() == Path(theirs).resolve() or mine == theirs
+    return mine == theirs
+
+
+def _shown(value: Any) -> str:
+    if dataclasses.is_dataclass(value):
+        return "on" if getattr(value, "enabled", True) else "off"
+    return "off" if value is None else str(value)
 
 
 class OutFolderError(ShouldersError, ValueError):
@@ -111,7 +145,15 @@ class RunFolder:
             raise ResumeError(f"{folder.path} holds no {layout.CONFIG}: nothing to resume. Start a new run without --resume.")
         if (folder.path / layout.METRICS).exists():
             raise ResumeError(f"{folder.path} already finished ({layout.METRICS} exists): nothing to resume.")
-        return folder, RunConfig.from_dict(read_json(folder.path / layout.CONFIG))
+        saved = RunConfig.from_dict(read_json(folder.path / layout.CONFIG))
+        if changed := resume_changes(config, saved):
+            raise ResumeError(
+                f"--resume continues {folder.path} with the options it was started with, but these differ: "
+                f"{'; '.join(changed)}. Drop them to continue it as it was, or start a new run with another --out."
+            )
+        defaults = RunConfig(data=config.data, task=config.task)
+        anew = {name: getattr(config, name) for name in _RESUMABLE_ANEW if getattr(config, name) != getattr(defaults, name)}
+        return folder, dataclasses.replace(saved, **anew)
 
     @property
     def state_path(self) -> Path:
