@@ -80,8 +80,8 @@ def from_items(items: list[dict], pool: RayPool):
 
 
 def from_arrays(rows, pool: RayPool):
-    """A dataset of an array's rows (column ``data``; a memmap is read a block at a time), in blocks of
-    ``pool.batch_size`` rows or fewer blocks when there are many rows."""
+    """A dataset of an array's rows (column ``data``), copied block by block (from a memmap too) into Ray's
+    object store: blocks of ``pool.batch_size`` rows, or larger so that there are at most 8 per actor."""
     import numpy as np
     import ray.data
 
