@@ -15,7 +15,7 @@ from shoulders.engines import require
 from shoulders.engines.ray_data import RayPool
 from shoulders.engines.spark_udf import SparkJob
 from shoulders.predicting.inputs import Inputs, for_run
-from shoulders.predicting.output import open_sink
+from shoulders.predicting.output import chunks, open_sink
 from shoulders.predicting.scoring import Scorer
 from shoulders.runs.reader import Run, load_run
 
@@ -78,7 +78,7 @@ def predict_to_file(job: BatchJob, progress: bool = True) -> BatchSummary:
 def _rows(job: BatchJob, run: Run, keys: Iterator[str]) -> Iterator[list[dict]]:
     if job.engine == "local":
         scorer = Scorer(run, min(job.top_k, len(run.classes)))
-        for chunk in _chunks(keys, job.batch_size):
+        for chunk in chunks(keys, job.batch_size):
             yield scorer(chunk)
         return
     items = list(enumerate(keys))  # keys only (paths or texts): the cluster engines ship them from the driver
@@ -91,7 +91,7 @@ def _rows(job: BatchJob, run: Run, keys: Iterator[str]) -> Iterator[list[dict]]:
         from shoulders.engines import spark_udf
 
         rows = spark_udf.score(items, factory, SparkJob(job.cluster.spark_master, job.cluster.workers, job.batch_size))
-        yield from _chunks(rows, job.batch_size)
+        yield from chunks(rows, job.batch_size)
 
 
 @dataclass(frozen=True)
@@ -136,17 +136,6 @@ class _RayBatch:
 
         scorer = self.factory()
         return lambda batch: pd.DataFrame(scorer(list(batch["key"])))
-
-
-def _chunks(items, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _bar(enabled: bool) -> Progress:

@@ -95,7 +95,7 @@ class ParquetSink:
             if self.path.exists():
                 for batch in pq.ParquetFile(self.path).iter_batches(PARQUET_CHUNK):
                     writer.write_batch(batch)
-            for chunk in _chunks(_journal_rows(self.journal), PARQUET_CHUNK):
+            for chunk in chunks(_journal_rows(self.journal), PARQUET_CHUNK):
                 writer.write_table(pa.Table.from_pylist(chunk, schema))
         os.replace(partial, self.path)
         self.journal.unlink()
@@ -152,10 +152,11 @@ def _journal_rows(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for row in rows:
-        chunk.append(row)
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
         if len(chunk) == size:
             yield chunk
             chunk = []
